@@ -1,0 +1,138 @@
+//! Provider configuration. Adapters fill it from env vars (server) or keyword arguments (bindings).
+
+use crate::error::{Error, Result};
+use crate::keys::SigningAlg;
+use crate::scopes::ScopeDef;
+
+/// Everything a [`Provider`](crate::Provider) needs to open.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The issuer URL: the base of every endpoint and the `iss` of every token. Never derived from
+    /// request headers.
+    pub issuer: String,
+    /// The host's login endpoint; the browser is sent there with `?token=<session id>`.
+    pub login_url: String,
+    /// `sqlite://path.db` (the default, `sqlite://connectivly.db`) or `memory:`.
+    pub database_url: String,
+    /// An explicit host-API key. When unset the key lives (hashed) in the store.
+    pub api_key: Option<String>,
+    /// The name shown on the consent page.
+    pub provider_name: String,
+    /// Host-defined scopes, in addition to the built-in `openid`, `profile`, `email`, `offline_access`.
+    pub scopes: Vec<ScopeDef>,
+    /// The algorithm that signs ID and access tokens.
+    pub signing_alg: SigningAlg,
+    /// `aud` of access tokens; defaults to the issuer.
+    pub audience: Option<String>,
+    /// How long a browser has from `/authorize` to approval and consent (seconds).
+    pub session_ttl: i64,
+    /// Authorization code lifetime (seconds).
+    pub code_ttl: i64,
+    /// Access token lifetime (seconds).
+    pub access_token_ttl: i64,
+    /// ID token lifetime (seconds).
+    pub id_token_ttl: i64,
+}
+
+impl Config {
+    pub fn new(issuer: impl Into<String>, login_url: impl Into<String>) -> Config {
+        Config {
+            issuer: issuer.into(),
+            login_url: login_url.into(),
+            database_url: "sqlite://connectivly.db".into(),
+            api_key: None,
+            provider_name: "Connectivly".into(),
+            scopes: Vec::new(),
+            signing_alg: SigningAlg::RS256,
+            audience: None,
+            session_ttl: 15 * 60,
+            code_ttl: 60,
+            access_token_ttl: 3600,
+            id_token_ttl: 3600,
+        }
+    }
+
+    /// Checks the configuration and normalises the issuer (no trailing slash).
+    pub fn validate(mut self) -> Result<Config> {
+        let issuer = url::Url::parse(&self.issuer).map_err(|_| {
+            Error::config(format!("issuer {:?} is not an absolute URL", self.issuer))
+        })?;
+        if !matches!(issuer.scheme(), "https" | "http") {
+            return Err(Error::config("issuer must be an http(s) URL"));
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(Error::config(
+                "issuer must not have a query or fragment (OIDC Discovery §3)",
+            ));
+        }
+        if issuer.scheme() == "http" && !is_loopback(&issuer) {
+            tracing::warn!(issuer = %self.issuer, "issuer is plain http on a non-loopback host: use https in production");
+        }
+        while self.issuer.ends_with('/') {
+            self.issuer.pop();
+        }
+        if self.login_url.trim().is_empty() {
+            return Err(Error::config(
+                "login_url (CONNECTIVLY_REDIRECT_URL) is required",
+            ));
+        }
+        if self.login_url.contains('#') {
+            return Err(Error::config("login_url must not have a fragment"));
+        }
+        for ttl in [
+            self.session_ttl,
+            self.code_ttl,
+            self.access_token_ttl,
+            self.id_token_ttl,
+        ] {
+            if ttl <= 0 {
+                return Err(Error::config(
+                    "lifetimes must be positive numbers of seconds",
+                ));
+            }
+        }
+        for s in &self.scopes {
+            if !crate::scopes::valid_token(&s.name) {
+                return Err(Error::config(format!(
+                    "scope name {:?} is not a valid scope token",
+                    s.name
+                )));
+            }
+            if crate::scopes::builtin().iter().any(|b| b.name == s.name) {
+                return Err(Error::config(format!("scope {:?} is built in", s.name)));
+            }
+        }
+        if let Some(k) = &self.api_key
+            && k.len() < 16
+        {
+            return Err(Error::config("api_key must be at least 16 characters"));
+        }
+        Ok(self)
+    }
+
+    pub fn audience(&self) -> &str {
+        self.audience.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// Whether cookies must carry `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The path part of the issuer, where the browser-binding cookie is scoped ("/" at least).
+    pub fn cookie_path(&self) -> String {
+        let path = url::Url::parse(&self.issuer)
+            .map(|u| u.path().to_string())
+            .unwrap_or_default();
+        if path.is_empty() { "/".into() } else { path }
+    }
+}
+
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}

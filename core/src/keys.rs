@@ -1,0 +1,276 @@
+//! Signing keys: generation, the stored form, the published JWKS.
+//!
+//! Keys are parsed once when the provider opens (signing with a pre-parsed key is several times
+//! faster than re-deriving it per token) and shared by every request.
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+
+/// A JWS signing algorithm Connectivly can sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+    pub fn parse(s: &str) -> Result<SigningAlg> {
+        match s {
+            "RS256" => Ok(SigningAlg::RS256),
+            "ES256" => Ok(SigningAlg::ES256),
+            "EdDSA" => Ok(SigningAlg::EdDSA),
+            other => Err(Error::config(format!(
+                "unsupported signing algorithm {other:?} (RS256, ES256, EdDSA)"
+            ))),
+        }
+    }
+}
+
+/// A key as the store keeps it.
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub kid: String,
+    pub alg: SigningAlg,
+    /// PKCS#8 DER of the private key.
+    pub private_der: Vec<u8>,
+    pub created_at: i64,
+    /// Set when a newer key took over signing; the key stays published for verification.
+    pub retired_at: Option<i64>,
+}
+
+enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// A key parsed and ready to sign and verify.
+pub struct LoadedKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    signer: Signer,
+    public_raw: Vec<u8>,
+    jwk: Value,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Generates a fresh key record for `alg`.
+pub fn generate(alg: SigningAlg, now: i64) -> Result<KeyRecord> {
+    let gen_err = |_| Error::internal("key generation failed");
+    let private_der = match alg {
+        SigningAlg::RS256 => {
+            let kp = RsaKeyPair::generate(KeySize::Rsa2048).map_err(gen_err)?;
+            kp.as_der().map_err(gen_err)?.as_ref().to_vec()
+        }
+        SigningAlg::ES256 => {
+            let kp = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                .map_err(gen_err)?;
+            kp.to_pkcs8v1().map_err(gen_err)?.as_ref().to_vec()
+        }
+        SigningAlg::EdDSA => {
+            let kp = Ed25519KeyPair::generate().map_err(gen_err)?;
+            kp.to_pkcs8v1().map_err(gen_err)?.as_ref().to_vec()
+        }
+    };
+    let kid = {
+        let digest = crate::secrets::sha256_b64(&private_der);
+        // The kid is derived from the key but reveals nothing usable: a truncated digest of it.
+        format!("{}-{}", alg.as_str().to_ascii_lowercase(), &digest[..16])
+    };
+    Ok(KeyRecord {
+        kid,
+        alg,
+        private_der,
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+impl LoadedKey {
+    pub fn load(rec: &KeyRecord) -> Result<LoadedKey> {
+        let bad = |_| {
+            Error::config(format!(
+                "signing key {} in the store cannot be parsed",
+                rec.kid
+            ))
+        };
+        let (signer, public_raw, mut jwk) = match rec.alg {
+            SigningAlg::RS256 => {
+                let kp = RsaKeyPair::from_pkcs8(&rec.private_der).map_err(bad)?;
+                let pk = kp.public_key();
+                let jwk = json!({
+                    "kty": "RSA",
+                    "n": b64(pk.modulus().big_endian_without_leading_zero()),
+                    "e": b64(pk.exponent().big_endian_without_leading_zero()),
+                });
+                let raw = pk.as_ref().to_vec();
+                (Signer::Rsa(kp), raw, jwk)
+            }
+            SigningAlg::ES256 => {
+                let kp = EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &rec.private_der,
+                )
+                .map_err(bad)?;
+                let raw = kp.public_key().as_ref().to_vec();
+                if raw.len() != 65 || raw[0] != 4 {
+                    return Err(Error::config("unexpected P-256 public key encoding"));
+                }
+                let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&raw[1..33]), "y": b64(&raw[33..65])});
+                (Signer::Ec(kp), raw, jwk)
+            }
+            SigningAlg::EdDSA => {
+                let kp = Ed25519KeyPair::from_pkcs8(&rec.private_der).map_err(bad)?;
+                let raw = kp.public_key().as_ref().to_vec();
+                let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&raw)});
+                (Signer::Ed(kp), raw, jwk)
+            }
+        };
+        let obj = jwk.as_object_mut().expect("jwk is an object");
+        obj.insert("kid".into(), Value::String(rec.kid.clone()));
+        obj.insert("alg".into(), Value::String(rec.alg.as_str().into()));
+        obj.insert("use".into(), Value::String("sig".into()));
+        Ok(LoadedKey {
+            kid: rec.kid.clone(),
+            alg: rec.alg,
+            created_at: rec.created_at,
+            retired_at: rec.retired_at,
+            signer,
+            public_raw,
+            jwk,
+        })
+    }
+
+    /// The public JWK (with `kid`, `alg`, `use`).
+    pub fn jwk(&self) -> &Value {
+        &self.jwk
+    }
+
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        let err = |_| Error::internal("signing failed");
+        match &self.signer {
+            Signer::Rsa(kp) => {
+                let mut sig = vec![0u8; kp.public_modulus_len()];
+                kp.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    msg,
+                    &mut sig,
+                )
+                .map_err(err)?;
+                Ok(sig)
+            }
+            Signer::Ec(kp) => Ok(kp
+                .sign(&aws_lc_rs::rand::SystemRandom::new(), msg)
+                .map_err(err)?
+                .as_ref()
+                .to_vec()),
+            Signer::Ed(kp) => Ok(kp.sign(msg).as_ref().to_vec()),
+        }
+    }
+
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        let alg: &dyn signature::VerificationAlgorithm = match self.alg {
+            SigningAlg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            SigningAlg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+            SigningAlg::EdDSA => &signature::ED25519,
+        };
+        signature::UnparsedPublicKey::new(alg, &self.public_raw)
+            .verify(msg, sig)
+            .is_ok()
+    }
+}
+
+/// The keys in force: one signing key per algorithm in use, plus every published key for verification.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<LoadedKey>,
+}
+
+impl KeySet {
+    pub fn load(records: &[KeyRecord]) -> Result<KeySet> {
+        let mut keys = records
+            .iter()
+            .map(LoadedKey::load)
+            .collect::<Result<Vec<_>>>()?;
+        // Newest first, so the active key for an algorithm is the first unretired one.
+        keys.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.kid.cmp(&b.kid))
+        });
+        Ok(KeySet { keys })
+    }
+
+    /// The key that signs new tokens with `alg`.
+    pub fn signing_key(&self, alg: SigningAlg) -> Option<&LoadedKey> {
+        self.keys
+            .iter()
+            .find(|k| k.alg == alg && k.retired_at.is_none())
+    }
+
+    pub fn by_kid(&self, kid: &str) -> Option<&LoadedKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    pub fn algorithms(&self) -> Vec<SigningAlg> {
+        let mut algs: Vec<SigningAlg> = Vec::new();
+        for k in &self.keys {
+            if k.retired_at.is_none() && !algs.contains(&k.alg) {
+                algs.push(k.alg);
+            }
+        }
+        algs
+    }
+
+    /// The JWKS document.
+    pub fn jwks(&self) -> Value {
+        json!({"keys": self.keys.iter().map(|k| k.jwk().clone()).collect::<Vec<_>>()})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_algorithm_signs_and_verifies() {
+        for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+            let rec = generate(alg, 1).unwrap();
+            let key = LoadedKey::load(&rec).unwrap();
+            let sig = key.sign(b"hello").unwrap();
+            assert!(key.verify(b"hello", &sig), "{alg:?}");
+            assert!(!key.verify(b"hellO", &sig), "{alg:?}");
+            assert_eq!(key.jwk()["kid"], rec.kid);
+            assert_eq!(key.jwk()["use"], "sig");
+        }
+    }
+}

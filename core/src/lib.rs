@@ -1,0 +1,33 @@
+//! Connectivly: an OAuth 2.1 + OpenID Connect provider for web apps that keep their own login.
+//!
+//! The [`Provider`] runs the protocol; the host answers one question per authorization — who is
+//! logged in — with [`Provider::approve`]. [`Provider::handle`] serves every endpoint through
+//! framework-neutral [`http::Request`] / [`http::Response`] types that the server and the language
+//! bindings adapt.
+
+pub mod clients;
+pub mod config;
+mod consent;
+pub mod error;
+pub mod flow;
+mod handler;
+pub mod http;
+pub mod jwt;
+pub mod keys;
+mod pages;
+pub mod provider;
+pub mod scopes;
+pub mod secrets;
+pub mod store;
+pub mod time;
+pub mod tokens;
+
+pub use clients::{Client, ClientUpdate, CreatedClient, NewClient};
+pub use config::Config;
+pub use error::{Error, ErrorKind, Result};
+pub use flow::{Approval, AuthSession, Denial, ScopeInfo, SessionClient};
+pub use http::{Request, Response};
+pub use keys::SigningAlg;
+pub use provider::Provider;
+pub use scopes::ScopeDef;
+pub use tokens::{TokenInfo, TokenResponse};

@@ -1,0 +1,216 @@
+//! The provider: configuration, store and keys, opened once and shared by every request.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::keys::{self, KeySet};
+use crate::scopes::{self, ScopeDef};
+use crate::secrets::{self, prefix};
+use crate::store::{self, Store};
+
+const SETTING_API_KEY_HASH: &str = "api_key_hash";
+/// How often expired rows are collected, at most.
+const GC_INTERVAL_SECS: i64 = 600;
+/// Expired sessions are kept this long so a late host call learns "expired", not "unknown".
+const GC_GRACE_SECS: i64 = 3600;
+
+/// An OAuth 2.1 / OpenID Connect provider. Cheap to clone; clones share everything.
+#[derive(Clone, Debug)]
+pub struct Provider {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    store: Arc<dyn Store>,
+    keys: RwLock<Arc<KeySet>>,
+    scopes: Vec<ScopeDef>,
+    /// Hash of the host-API key (explicit from config, or stored).
+    api_key_hash: RwLock<Option<String>>,
+    last_gc: AtomicI64,
+}
+
+impl Provider {
+    /// Opens the store named by `config.database_url` (running migrations) and loads or creates the
+    /// signing keys.
+    pub async fn open(config: Config) -> Result<Provider> {
+        let config = config.validate()?;
+        let store = store::open(&config.database_url).await?;
+        Provider::with_store(config, store).await
+    }
+
+    /// Like [`open`](Self::open) with a store built by the caller.
+    pub async fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Provider> {
+        let config = config.validate()?;
+        let keys = load_or_create_keys(&*store, &config).await?;
+        let api_key_hash = match &config.api_key {
+            Some(k) => Some(secrets::hash_secret(k)),
+            None => store.get_setting(SETTING_API_KEY_HASH).await?,
+        };
+        let mut all_scopes = scopes::builtin();
+        all_scopes.extend(config.scopes.iter().cloned());
+        Ok(Provider {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                keys: RwLock::new(Arc::new(keys)),
+                scopes: all_scopes,
+                api_key_hash: RwLock::new(api_key_hash),
+                last_gc: AtomicI64::new(crate::time::now()),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    pub fn issuer(&self) -> &str {
+        &self.inner.config.issuer
+    }
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+    /// Every scope the provider knows: built-in and host-defined.
+    pub fn scopes(&self) -> &[ScopeDef] {
+        &self.inner.scopes
+    }
+    pub(crate) fn keys(&self) -> Arc<KeySet> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reloads signing keys from the store (after another instance rotated them).
+    pub async fn reload_keys(&self) -> Result<()> {
+        let keys = load_or_create_keys(&*self.inner.store, &self.inner.config).await?;
+        *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+        Ok(())
+    }
+
+    /// Whether a host-API key is set (explicitly or in the store).
+    pub fn has_api_key(&self) -> bool {
+        self.inner
+            .api_key_hash
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Checks a presented host-API key in constant time.
+    pub fn check_api_key(&self, presented: &str) -> bool {
+        match &*self
+            .inner
+            .api_key_hash
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            Some(hash) => secrets::verify_secret(presented, hash),
+            None => false,
+        }
+    }
+
+    /// Creates the stored API key if none exists yet. Returns the new key — shown once — or `None`
+    /// when one already existed (also when another process created it at the same moment).
+    pub async fn ensure_api_key(&self) -> Result<Option<String>> {
+        if self.inner.config.api_key.is_some() {
+            return Ok(None);
+        }
+        let key = secrets::new_secret(prefix::API_KEY);
+        let hash = secrets::hash_secret(&key);
+        let created = self
+            .inner
+            .store
+            .insert_setting_if_absent(SETTING_API_KEY_HASH, &hash)
+            .await?;
+        let stored = self.inner.store.get_setting(SETTING_API_KEY_HASH).await?;
+        *self
+            .inner
+            .api_key_hash
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = stored;
+        Ok(created.then_some(key))
+    }
+
+    /// Replaces the stored API key; the old one stops working in this process at once (and in
+    /// others on restart). Returns the new key, shown once.
+    pub async fn rotate_api_key(&self) -> Result<String> {
+        if self.inner.config.api_key.is_some() {
+            return Err(Error::config(
+                "the API key is set explicitly (CONNECTIVLY_API_KEY); change it there",
+            ));
+        }
+        let key = secrets::new_secret(prefix::API_KEY);
+        let hash = secrets::hash_secret(&key);
+        self.inner
+            .store
+            .put_setting(SETTING_API_KEY_HASH, &hash)
+            .await?;
+        *self
+            .inner
+            .api_key_hash
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(hash);
+        Ok(key)
+    }
+
+    /// Deletes expired rows now. Also runs by itself at most every ten minutes from request handling.
+    pub async fn collect_garbage(&self) -> Result<u64> {
+        let n = self
+            .inner
+            .store
+            .purge_expired(crate::time::now() - GC_GRACE_SECS)
+            .await?;
+        if n > 0 {
+            tracing::debug!(rows = n, "expired rows collected");
+        }
+        Ok(n)
+    }
+
+    /// Starts a background collection when the last one is old enough; never blocks the request.
+    pub(crate) fn maybe_collect_garbage(&self) {
+        let now = crate::time::now();
+        let last = self.inner.last_gc.load(Ordering::Relaxed);
+        if now - last < GC_INTERVAL_SECS
+            || self
+                .inner
+                .last_gc
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let this = self.clone();
+            handle.spawn(async move {
+                if let Err(e) = this.collect_garbage().await {
+                    tracing::warn!(error = %e, "garbage collection failed");
+                }
+            });
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.inner.config.issuer, path)
+    }
+}
+
+async fn load_or_create_keys(store: &dyn Store, config: &Config) -> Result<KeySet> {
+    let mut records = store.list_keys().await?;
+    if !records
+        .iter()
+        .any(|k| k.alg == config.signing_alg && k.retired_at.is_none())
+    {
+        let rec = keys::generate(config.signing_alg, crate::time::now())?;
+        if store.insert_key_if_none(&rec).await? {
+            tracing::info!(kid = %rec.kid, alg = rec.alg.as_str(), "signing key created");
+        }
+        // Another process may have won the race: read back what the store holds.
+        records = store.list_keys().await?;
+    }
+    KeySet::load(&records)
+}

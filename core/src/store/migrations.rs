@@ -1,0 +1,4 @@
+//! Embedded, forward-only, versioned schema migrations.
+
+/// (version, SQL) in order. Never edit a released migration: append a new one.
+pub const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];

@@ -1,0 +1,178 @@
+//! Persistence: one async trait, several back ends.
+//!
+//! The trait speaks in whole records and in the few atomic transitions the protocol needs (a
+//! session leaving a status, a code being redeemed): single-use guarantees live in the store's
+//! conditional updates, never in process memory, so they hold across processes sharing a database.
+
+mod memory;
+mod migrations;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::keys::{KeyRecord, SigningAlg};
+
+/// A registered client application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRecord {
+    pub client_id: String,
+    /// Hash of the client secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub name: String,
+    /// The host's id of the user who owns this app (apps created by a host's users).
+    pub owner: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub public: bool,
+    pub first_party: bool,
+    pub logo_uri: Option<String>,
+    pub client_uri: Option<String>,
+    pub created_at: i64,
+}
+
+/// Where an auth session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Waiting for the host to approve or deny.
+    Pending,
+    /// Approved by the host, waiting for the user's consent.
+    Approved,
+    /// A code was issued; nothing more can happen.
+    Completed,
+    /// Denied by the host or the user.
+    Denied,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Pending => "pending",
+            SessionStatus::Approved => "approved",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Denied => "denied",
+        }
+    }
+    pub fn parse(s: &str) -> Result<SessionStatus> {
+        Ok(match s {
+            "pending" => SessionStatus::Pending,
+            "approved" => SessionStatus::Approved,
+            "completed" => SessionStatus::Completed,
+            "denied" => SessionStatus::Denied,
+            _ => return Err(Error::storage("corrupt session status")),
+        })
+    }
+}
+
+/// An authorization request between `/authorize` and the code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// Hash of the browser-binding cookie set at `/authorize`.
+    pub binding_hash: String,
+    pub status: SessionStatus,
+    pub subject: Option<String>,
+    pub claims: Map<String, Value>,
+    pub granted_scopes: Vec<String>,
+    pub auth_time: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// One completed authorization: the code and everything issued from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizationRecord {
+    /// Public id carried by the tokens issued from this authorization (claim `gid`).
+    pub id: String,
+    pub code_hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub subject: String,
+    pub scopes: Vec<String>,
+    pub claims: Map<String, Value>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub code_expires_at: i64,
+    pub code_used: bool,
+    pub revoked: bool,
+    pub created_at: i64,
+    /// When the row may be collected: after the last token issued from it has expired.
+    pub expires_at: i64,
+}
+
+/// The persistence contract.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    async fn get_setting(&self, key: &str) -> Result<Option<String>>;
+    /// Inserts unless the key exists; returns whether this call inserted it.
+    async fn insert_setting_if_absent(&self, key: &str, value: &str) -> Result<bool>;
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
+    /// Inserts `key` unless an unretired key of the same algorithm exists (first-start races).
+    async fn insert_key_if_none(&self, key: &KeyRecord) -> Result<bool>;
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<()>;
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>>;
+    async fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientRecord>>;
+    /// Replaces a client's mutable fields; returns false when it does not exist.
+    async fn update_client(&self, client: &ClientRecord) -> Result<bool>;
+    async fn delete_client(&self, client_id: &str) -> Result<bool>;
+
+    async fn insert_session(&self, session: &SessionRecord) -> Result<()>;
+    async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
+    /// Writes `session` only if the stored one still has status `from`, and in the same transaction
+    /// inserts `authorization` when given. Returns whether this call won.
+    async fn transition_session(
+        &self,
+        session: &SessionRecord,
+        from: SessionStatus,
+        authorization: Option<&AuthorizationRecord>,
+    ) -> Result<bool>;
+
+    async fn get_authorization_by_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<AuthorizationRecord>>;
+    async fn get_authorization(&self, id: &str) -> Result<Option<AuthorizationRecord>>;
+    /// Marks the code used if it was not; returns whether this call redeemed it.
+    async fn redeem_code(&self, id: &str) -> Result<bool>;
+    async fn revoke_authorization(&self, id: &str) -> Result<()>;
+    /// Revokes every authorization of a client (on deletion).
+    async fn revoke_client_authorizations(&self, client_id: &str) -> Result<u64>;
+
+    /// Deletes sessions and authorizations whose `expires_at` is before `now`; returns rows removed.
+    async fn purge_expired(&self, now: i64) -> Result<u64>;
+}
+
+/// Opens the store named by `database_url`: `sqlite://path`, `sqlite::memory:` or `memory:`.
+pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
+    if database_url == "memory:" || database_url == "memory://" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    if database_url.starts_with("sqlite:") {
+        return Ok(Arc::new(SqliteStore::open(database_url).await?));
+    }
+    Err(Error::config(format!(
+        "unsupported database URL scheme in {:?}: use sqlite://path or memory:",
+        database_url.split(':').next().unwrap_or("")
+    )))
+}
+
+pub(crate) fn alg_from_str(s: &str) -> Result<SigningAlg> {
+    SigningAlg::parse(s).map_err(|_| Error::storage("corrupt key algorithm"))
+}

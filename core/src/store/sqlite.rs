@@ -1,0 +1,430 @@
+//! SQLite store: the embedded default. WAL mode, so several processes (gunicorn workers, a server
+//! beside a Flask app) can share one file; `busy_timeout` makes concurrent writers wait instead of
+//! failing. `synchronous=NORMAL` in WAL mode survives a process crash (SIGKILL) without losing a
+//! committed transaction; only an OS crash or power loss can drop the last few commits.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::{
+    AuthorizationRecord, ClientRecord, SessionRecord, SessionStatus, Store, alg_from_str,
+    migrations,
+};
+use crate::error::{Error, Result};
+use crate::keys::KeyRecord;
+use crate::scopes;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> Result<SqliteStore> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::config(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database exists per connection: keep exactly one.
+            .max_connections(if in_memory { 1 } else { 8 })
+            .min_connections(if in_memory { 1 } else { 0 })
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(300))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(1800))
+            })
+            .connect_with(opts)
+            .await
+            .map_err(|e| Error::storage(format!("cannot open the SQLite database: {e}")))?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations under SQLite's write lock, so two processes starting on one new
+    /// file apply each migration exactly once.
+    async fn migrate(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let result: Result<()> = async {
+            sqlx::raw_sql(
+                "CREATE TABLE IF NOT EXISTS connectivly_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            )
+            .execute(&mut *conn)
+            .await?;
+            let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM connectivly_migrations")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+            for (version, sql) in migrations::SQLITE.iter().filter(|(v, _)| *v > current) {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *conn).await?;
+                sqlx::query("INSERT INTO connectivly_migrations (version, applied_at) VALUES (?, ?)")
+                    .bind(version)
+                    .bind(crate::time::now())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::raw_sql(end).execute(&mut *conn).await?;
+        result
+    }
+}
+
+fn json_text(m: &Map<String, Value>) -> String {
+    serde_json::to_string(m).unwrap_or_else(|_| "{}".into())
+}
+
+fn parse_map(s: &str) -> Result<Map<String, Value>> {
+    serde_json::from_str(s).map_err(|_| Error::storage("corrupt JSON column"))
+}
+
+fn client_from_row(r: &SqliteRow) -> Result<ClientRecord> {
+    let uris: String = r.try_get("redirect_uris")?;
+    Ok(ClientRecord {
+        client_id: r.try_get("client_id")?,
+        secret_hash: r.try_get("secret_hash")?,
+        name: r.try_get("name")?,
+        owner: r.try_get("owner")?,
+        redirect_uris: serde_json::from_str(&uris)
+            .map_err(|_| Error::storage("corrupt redirect_uris"))?,
+        public: r.try_get::<i64, _>("public")? != 0,
+        first_party: r.try_get::<i64, _>("first_party")? != 0,
+        logo_uri: r.try_get("logo_uri")?,
+        client_uri: r.try_get("client_uri")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn session_from_row(r: &SqliteRow) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        id_hash: r.try_get("id_hash")?,
+        client_id: r.try_get("client_id")?,
+        redirect_uri: r.try_get("redirect_uri")?,
+        scopes: scopes::split(&r.try_get::<String, _>("scopes")?),
+        state: r.try_get("state")?,
+        nonce: r.try_get("nonce")?,
+        code_challenge: r.try_get("code_challenge")?,
+        prompt: r.try_get("prompt")?,
+        max_age: r.try_get("max_age")?,
+        login_hint: r.try_get("login_hint")?,
+        binding_hash: r.try_get("binding_hash")?,
+        status: SessionStatus::parse(&r.try_get::<String, _>("status")?)?,
+        subject: r.try_get("subject")?,
+        claims: parse_map(&r.try_get::<String, _>("claims")?)?,
+        granted_scopes: scopes::split(&r.try_get::<String, _>("granted_scopes")?),
+        auth_time: r.try_get("auth_time")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+fn authorization_from_row(r: &SqliteRow) -> Result<AuthorizationRecord> {
+    Ok(AuthorizationRecord {
+        id: r.try_get("id")?,
+        code_hash: r.try_get("code_hash")?,
+        client_id: r.try_get("client_id")?,
+        redirect_uri: r.try_get("redirect_uri")?,
+        subject: r.try_get("subject")?,
+        scopes: scopes::split(&r.try_get::<String, _>("scopes")?),
+        claims: parse_map(&r.try_get::<String, _>("claims")?)?,
+        nonce: r.try_get("nonce")?,
+        code_challenge: r.try_get("code_challenge")?,
+        auth_time: r.try_get("auth_time")?,
+        code_expires_at: r.try_get("code_expires_at")?,
+        code_used: r.try_get::<i64, _>("code_used")? != 0,
+        revoked: r.try_get::<i64, _>("revoked")? != 0,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get_setting(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+    async fn insert_setting_if_absent(&self, key: &str, value: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        let rows =
+            sqlx::query("SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KeyRecord {
+                    kid: r.try_get("kid")?,
+                    alg: alg_from_str(&r.try_get::<String, _>("alg")?)?,
+                    private_der: r.try_get("private_der")?,
+                    created_at: r.try_get("created_at")?,
+                    retired_at: r.try_get("retired_at")?,
+                })
+            })
+            .collect()
+    }
+    async fn insert_key_if_none(&self, key: &KeyRecord) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) \
+             SELECT ?, ?, ?, ?, NULL WHERE NOT EXISTS \
+             (SELECT 1 FROM signing_keys WHERE alg = ? AND retired_at IS NULL)",
+        )
+        .bind(&key.kid)
+        .bind(key.alg.as_str())
+        .bind(&key.private_der)
+        .bind(key.created_at)
+        .bind(key.alg.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, client_uri, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.client_id)
+        .bind(&c.secret_hash)
+        .bind(&c.name)
+        .bind(&c.owner)
+        .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+        .bind(c.public as i64)
+        .bind(c.first_party as i64)
+        .bind(&c.logo_uri)
+        .bind(&c.client_uri)
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        let row = sqlx::query("SELECT * FROM clients WHERE client_id = ?")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+    async fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientRecord>> {
+        let rows = match owner {
+            Some(o) => {
+                sqlx::query("SELECT * FROM clients WHERE owner = ? ORDER BY created_at, client_id")
+                    .bind(o)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM clients ORDER BY created_at, client_id")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(client_from_row).collect()
+    }
+    async fn update_client(&self, c: &ClientRecord) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE clients SET secret_hash = ?, name = ?, owner = ?, redirect_uris = ?, public = ?, first_party = ?, \
+             logo_uri = ?, client_uri = ? WHERE client_id = ?",
+        )
+        .bind(&c.secret_hash)
+        .bind(&c.name)
+        .bind(&c.owner)
+        .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+        .bind(c.public as i64)
+        .bind(c.first_party as i64)
+        .bind(&c.logo_uri)
+        .bind(&c.client_uri)
+        .bind(&c.client_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+    async fn delete_client(&self, client_id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM clients WHERE client_id = ?")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_sessions (id_hash, client_id, redirect_uri, scopes, state, nonce, code_challenge, prompt, \
+             max_age, login_hint, binding_hash, status, subject, claims, granted_scopes, auth_time, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id_hash)
+        .bind(&s.client_id)
+        .bind(&s.redirect_uri)
+        .bind(scopes::join(&s.scopes))
+        .bind(&s.state)
+        .bind(&s.nonce)
+        .bind(&s.code_challenge)
+        .bind(&s.prompt)
+        .bind(s.max_age)
+        .bind(&s.login_hint)
+        .bind(&s.binding_hash)
+        .bind(s.status.as_str())
+        .bind(&s.subject)
+        .bind(json_text(&s.claims))
+        .bind(scopes::join(&s.granted_scopes))
+        .bind(s.auth_time)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+    async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query("SELECT * FROM auth_sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+    async fn transition_session(
+        &self,
+        s: &SessionRecord,
+        from: SessionStatus,
+        authorization: Option<&AuthorizationRecord>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "UPDATE auth_sessions SET status = ?, subject = ?, claims = ?, granted_scopes = ?, auth_time = ? \
+             WHERE id_hash = ? AND status = ?",
+        )
+        .bind(s.status.as_str())
+        .bind(&s.subject)
+        .bind(json_text(&s.claims))
+        .bind(scopes::join(&s.granted_scopes))
+        .bind(s.auth_time)
+        .bind(&s.id_hash)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(a) = authorization {
+            sqlx::query(
+                "INSERT INTO authorizations (id, code_hash, client_id, redirect_uri, subject, scopes, claims, nonce, \
+                 code_challenge, auth_time, code_expires_at, code_used, revoked, created_at, expires_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&a.id)
+            .bind(&a.code_hash)
+            .bind(&a.client_id)
+            .bind(&a.redirect_uri)
+            .bind(&a.subject)
+            .bind(scopes::join(&a.scopes))
+            .bind(json_text(&a.claims))
+            .bind(&a.nonce)
+            .bind(&a.code_challenge)
+            .bind(a.auth_time)
+            .bind(a.code_expires_at)
+            .bind(a.code_used as i64)
+            .bind(a.revoked as i64)
+            .bind(a.created_at)
+            .bind(a.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn get_authorization_by_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<AuthorizationRecord>> {
+        let row = sqlx::query("SELECT * FROM authorizations WHERE code_hash = ?")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(authorization_from_row).transpose()
+    }
+    async fn get_authorization(&self, id: &str) -> Result<Option<AuthorizationRecord>> {
+        let row = sqlx::query("SELECT * FROM authorizations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(authorization_from_row).transpose()
+    }
+    async fn redeem_code(&self, id: &str) -> Result<bool> {
+        let r =
+            sqlx::query("UPDATE authorizations SET code_used = 1 WHERE id = ? AND code_used = 0")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() == 1)
+    }
+    async fn revoke_authorization(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE authorizations SET revoked = 1 WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn revoke_client_authorizations(&self, client_id: &str) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE authorizations SET revoked = 1 WHERE client_id = ? AND revoked = 0",
+        )
+        .bind(client_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64> {
+        let a = sqlx::query("DELETE FROM auth_sessions WHERE expires_at < ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let b = sqlx::query("DELETE FROM authorizations WHERE expires_at < ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(a.rows_affected() + b.rows_affected())
+    }
+}

@@ -1,0 +1,369 @@
+//! The token endpoint, token minting, local access-token verification and userinfo.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{Params, Request, Response};
+use crate::jwt;
+use crate::keys::SigningAlg;
+use crate::provider::Provider;
+use crate::scopes;
+use crate::secrets::{self, prefix};
+use crate::store::{AuthorizationRecord, ClientRecord};
+
+/// What a verified access token says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub sub: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Every claim of the token.
+    pub claims: Map<String, Value>,
+}
+
+impl TokenInfo {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl Provider {
+    /// `POST /oauth2/token`.
+    pub(crate) async fn token_endpoint(&self, req: &Request) -> Response {
+        match self.token(req).await {
+            Ok(t) => Response::json(200, &serde_json::to_value(&t).unwrap_or_default()).no_store(),
+            Err(e) => Response::oauth_error(&e),
+        }
+    }
+
+    async fn token(&self, req: &Request) -> Result<TokenResponse> {
+        if req.method != "POST" {
+            return Err(Error::new(ErrorKind::MethodNotAllowed, "use POST"));
+        }
+        if !req.content_type_is("application/x-www-form-urlencoded") {
+            return Err(Error::invalid_request(
+                "the token request must be application/x-www-form-urlencoded",
+            ));
+        }
+        let params = Params::parse(&req.body)?;
+        let grant_type = params.require("grant_type")?;
+        let client = self.authenticate_client(req, &params).await?;
+        match grant_type {
+            "authorization_code" => self.redeem_code(&client, &params).await,
+            _ => Err(Error::new(
+                ErrorKind::UnsupportedGrantType,
+                format!("grant_type {grant_type:?} is not supported"),
+            )),
+        }
+    }
+
+    async fn redeem_code(&self, client: &ClientRecord, params: &Params) -> Result<TokenResponse> {
+        let code = params.require("code")?;
+        let redirect_uri = params.get("redirect_uri")?;
+        let verifier = params.get("code_verifier")?;
+        let invalid = || {
+            Error::invalid_grant("the code is invalid, expired, or was issued to another client")
+        };
+        if !secrets::has_shape(code, prefix::CODE) {
+            return Err(invalid());
+        }
+        let auth = self
+            .store()
+            .get_authorization_by_code(&secrets::hash_secret(code))
+            .await?
+            .ok_or_else(invalid)?;
+        // Bindings are checked before the code is consumed, so a wrong client cannot burn it.
+        if !secrets::constant_time_eq(auth.client_id.as_bytes(), client.client_id.as_bytes()) {
+            tracing::warn!(client_id = %client.client_id, "code presented by another client");
+            return Err(invalid());
+        }
+        if auth.revoked || auth.code_expires_at <= crate::time::now() {
+            return Err(invalid());
+        }
+        if redirect_uri != Some(auth.redirect_uri.as_str()) {
+            return Err(Error::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        match (&auth.code_challenge, verifier) {
+            (Some(challenge), Some(v)) => {
+                if !valid_verifier(v)
+                    || !secrets::constant_time_eq(
+                        secrets::sha256_b64(v.as_bytes()).as_bytes(),
+                        challenge.as_bytes(),
+                    )
+                {
+                    return Err(Error::invalid_grant(
+                        "code_verifier does not match the code_challenge",
+                    ));
+                }
+            }
+            (Some(_), None) => return Err(Error::invalid_grant("code_verifier is required")),
+            // A verifier without a challenge is a downgrade attempt or a confused client.
+            (None, Some(_)) => {
+                return Err(Error::invalid_grant(
+                    "no code_challenge was sent for this code",
+                ));
+            }
+            (None, None) => {}
+        }
+        if !self.store().redeem_code(&auth.id).await? {
+            // A replayed code: someone else holds it. Revoke everything issued from it.
+            self.store().revoke_authorization(&auth.id).await?;
+            tracing::warn!(client_id = %client.client_id, "authorization code reused; its tokens are revoked");
+            return Err(invalid());
+        }
+        self.issue_tokens(&auth)
+    }
+
+    fn issue_tokens(&self, auth: &AuthorizationRecord) -> Result<TokenResponse> {
+        let cfg = self.config();
+        let keys = self.keys();
+        let key = keys
+            .signing_key(cfg.signing_alg)
+            .ok_or_else(|| Error::internal("no signing key"))?;
+        let now = crate::time::now();
+        let jti = URL_SAFE_NO_PAD.encode(secrets::random_bytes::<16>());
+        let scope = scopes::join(&auth.scopes);
+        let access_claims = json!({
+            "iss": cfg.issuer,
+            "sub": auth.subject,
+            "aud": cfg.audience(),
+            "client_id": auth.client_id,
+            "scope": scope,
+            "jti": jti,
+            "iat": now,
+            "exp": now + cfg.access_token_ttl,
+            "auth_time": auth.auth_time,
+            "gid": auth.id,
+        });
+        let access_token = jwt::encode(key, "at+jwt", &access_claims)?;
+        let id_token = if auth.scopes.iter().any(|s| s == "openid") {
+            let mut claims = scopes::release_claims(&auth.claims, &auth.scopes, self.scopes());
+            claims.insert("iss".into(), json!(cfg.issuer));
+            claims.insert("sub".into(), json!(auth.subject));
+            claims.insert("aud".into(), json!(auth.client_id));
+            claims.insert("azp".into(), json!(auth.client_id));
+            claims.insert("iat".into(), json!(now));
+            claims.insert("exp".into(), json!(now + cfg.id_token_ttl));
+            claims.insert("auth_time".into(), json!(auth.auth_time));
+            claims.insert("at_hash".into(), json!(half_hash(key.alg, &access_token)));
+            if let Some(n) = &auth.nonce {
+                claims.insert("nonce".into(), json!(n));
+            }
+            Some(jwt::encode(key, "JWT", &Value::Object(claims))?)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: cfg.access_token_ttl,
+            scope,
+            id_token,
+        })
+    }
+
+    /// Verifies an access token locally: signature, type, issuer, audience, expiry, revocation, and
+    /// optionally that it carries every scope in `required_scopes`.
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+        required_scopes: &[&str],
+    ) -> Result<TokenInfo> {
+        let invalid = |m: &str| Error::invalid_token(m.to_string());
+        let verified = jwt::verify(token, &self.keys())?;
+        if verified
+            .header
+            .get("typ")
+            .and_then(Value::as_str)
+            .is_none_or(|t| !t.eq_ignore_ascii_case("at+jwt"))
+        {
+            return Err(invalid("not an access token"));
+        }
+        let c = verified
+            .claims
+            .as_object()
+            .ok_or_else(|| invalid("malformed claims"))?;
+        let cfg = self.config();
+        let str_claim = |k: &str| c.get(k).and_then(Value::as_str);
+        if str_claim("iss") != Some(cfg.issuer.as_str()) {
+            return Err(invalid("the token was issued by another issuer"));
+        }
+        let aud_ok = match c.get("aud") {
+            Some(Value::String(a)) => a == cfg.audience(),
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(cfg.audience())),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(invalid("the token is for another audience"));
+        }
+        let exp = c
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| invalid("the token has no expiry"))?;
+        if exp <= crate::time::now() {
+            return Err(invalid("the token has expired"));
+        }
+        let info = TokenInfo {
+            sub: str_claim("sub")
+                .ok_or_else(|| invalid("no subject"))?
+                .to_string(),
+            client_id: str_claim("client_id")
+                .ok_or_else(|| invalid("no client_id"))?
+                .to_string(),
+            scopes: scopes::split(str_claim("scope").unwrap_or("")),
+            jti: str_claim("jti")
+                .ok_or_else(|| invalid("no jti"))?
+                .to_string(),
+            iat: c.get("iat").and_then(Value::as_i64).unwrap_or(0),
+            exp,
+            claims: c.clone(),
+        };
+        if let Some(gid) = str_claim("gid") {
+            match self.store().get_authorization(gid).await? {
+                Some(a) if !a.revoked => {}
+                _ => return Err(invalid("the token has been revoked")),
+            }
+        }
+        let missing: Vec<&str> = required_scopes
+            .iter()
+            .copied()
+            .filter(|s| !info.has_scope(s))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InsufficientScope,
+                format!("the token lacks scope {}", missing.join(" ")),
+            ));
+        }
+        Ok(info)
+    }
+
+    /// `GET|POST /oauth2/userinfo`.
+    pub(crate) async fn userinfo_endpoint(&self, req: &Request) -> Response {
+        match self.userinfo(req).await {
+            Ok(v) => Response::json(200, &v).no_store(),
+            Err(e) => bearer_error(&e),
+        }
+    }
+
+    async fn userinfo(&self, req: &Request) -> Result<Value> {
+        let token = bearer_token(req)?;
+        let info = self.verify_access_token(&token, &["openid"]).await?;
+        let gid = info
+            .claims
+            .get("gid")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid_token("no user behind this token"))?;
+        let auth = self
+            .store()
+            .get_authorization(gid)
+            .await?
+            .ok_or_else(|| Error::invalid_token("the token has been revoked"))?;
+        let mut out = scopes::release_claims(&auth.claims, &info.scopes, self.scopes());
+        out.insert("sub".into(), json!(info.sub));
+        Ok(Value::Object(out))
+    }
+}
+
+/// The bearer token of a resource request: `Authorization: Bearer` or (POST) a form `access_token`,
+/// never both (RFC 6750 §2).
+pub fn bearer_token(req: &Request) -> Result<String> {
+    let header = req
+        .single_header("authorization")
+        .map_err(|_| Error::invalid_request("repeated Authorization header"))?;
+    let from_header = match header {
+        Some(h) => {
+            let (scheme, value) = h
+                .trim()
+                .split_once(' ')
+                .ok_or_else(|| Error::invalid_token("malformed Authorization header"))?;
+            if !scheme.eq_ignore_ascii_case("bearer") || value.trim().is_empty() {
+                return Err(Error::invalid_token("expected a Bearer token"));
+            }
+            Some(value.trim().to_string())
+        }
+        None => None,
+    };
+    let from_form =
+        if req.method == "POST" && req.content_type_is("application/x-www-form-urlencoded") {
+            Params::parse(&req.body)?
+                .get("access_token")?
+                .map(str::to_string)
+        } else {
+            None
+        };
+    match (from_header, from_form) {
+        (Some(_), Some(_)) => Err(Error::invalid_request(
+            "send the token once, not in two places",
+        )),
+        (Some(t), None) | (None, Some(t)) => Ok(t),
+        (None, None) => Err(Error::new(ErrorKind::InvalidToken, "")),
+    }
+}
+
+/// An RFC 6750 error response with `WWW-Authenticate`.
+pub fn bearer_error(e: &Error) -> Response {
+    let mut challenge = String::from("Bearer realm=\"connectivly\"");
+    if !e.message().is_empty() || e.kind() != ErrorKind::InvalidToken {
+        challenge.push_str(&format!(", error=\"{}\"", e.kind().code()));
+        if !e.message().is_empty() {
+            let desc: String = e
+                .message()
+                .chars()
+                .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+                .collect();
+            challenge.push_str(&format!(", error_description=\"{desc}\""));
+        }
+    }
+    let status = match e.kind() {
+        ErrorKind::InvalidRequest => 400,
+        k => k.http_status(),
+    };
+    let body = if e.message().is_empty() && e.kind() == ErrorKind::InvalidToken {
+        json!({"error": "invalid_token", "error_description": "a Bearer token is required"})
+    } else {
+        json!({"error": e.kind().code(), "error_description": e.message()})
+    };
+    Response::json(status, &body)
+        .no_store()
+        .with_header("www-authenticate", &challenge)
+}
+
+/// RFC 7636 §4.1: 43-128 characters of `[A-Za-z0-9-._~]`.
+fn valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// `at_hash`: base64url of the left half of the hash of the token, with the JWS algorithm's hash
+/// (SHA-256 for RS256/ES256, SHA-512 for Ed25519).
+fn half_hash(alg: SigningAlg, token: &str) -> String {
+    let d = match alg {
+        SigningAlg::EdDSA => {
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, token.as_bytes())
+        }
+        _ => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()),
+    };
+    let bytes = d.as_ref();
+    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
+}

@@ -1,0 +1,227 @@
+//! Test harness: a provider on each store, and a scripted browser that carries cookies.
+#![allow(dead_code)]
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use connectivly::http::Params;
+use connectivly::{Config, CreatedClient, NewClient, Provider, Request, Response};
+use serde_json::{Value, json};
+
+pub const ISSUER: &str = "https://id.example.com";
+pub const LOGIN: &str = "https://app.example.com/connectivly";
+pub const REDIRECT: &str = "https://client.example.com/cb";
+pub const API_KEY: &str = "test-api-key-0123456789";
+
+/// One provider per store kind, so each test runs against every back end.
+pub struct Env {
+    pub provider: Provider,
+    pub kind: &'static str,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn envs() -> Vec<Env> {
+    vec![env("memory").await, env("sqlite").await]
+}
+
+pub async fn env(kind: &'static str) -> Env {
+    let (url, dir) = match kind {
+        "memory" => ("memory:".to_string(), None),
+        _ => {
+            let dir = tempfile::tempdir().unwrap();
+            (format!("sqlite://{}/c.db", dir.path().display()), Some(dir))
+        }
+    };
+    let mut cfg = Config::new(ISSUER, LOGIN);
+    cfg.database_url = url;
+    cfg.api_key = Some(API_KEY.into());
+    cfg.scopes = vec![connectivly::ScopeDef::new(
+        "photos:read",
+        "Read your photos",
+    )];
+    Env {
+        provider: Provider::open(cfg).await.unwrap(),
+        kind,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    pub async fn client(&self, public: bool) -> CreatedClient {
+        self.provider
+            .create_client(NewClient {
+                name: "Photo Printer".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                public,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    pub async fn call(&self, req: Request) -> Response {
+        let r = self.provider.handle(req).await;
+        assert!(
+            r.status < 500,
+            "[{}] 5xx: {} {:?}",
+            self.kind,
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        r
+    }
+
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        let mut req = Request::new(method, path).header("X-API-KEY", API_KEY);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.call(req).await
+    }
+
+    pub async fn token(&self, client: &CreatedClient, pairs: &[(&str, &str)]) -> Response {
+        let mut req = Request::new("POST", "/oauth2/token").form(pairs);
+        if let Some(secret) = &client.client_secret {
+            req = req.header("Authorization", &basic(&client.client.client_id, secret));
+        }
+        self.call(req).await
+    }
+}
+
+pub fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+pub fn pkce() -> (String, String) {
+    let verifier = URL_SAFE_NO_PAD.encode(connectivly::secrets::random_bytes::<32>());
+    let challenge = connectivly::secrets::sha256_b64(verifier.as_bytes());
+    (verifier, challenge)
+}
+
+pub fn authorize_url(client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    s.append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "openid profile email")
+        .append_pair("state", "st-123")
+        .append_pair("nonce", "n-456");
+    for (k, v) in extra {
+        s.append_pair(k, v);
+    }
+    format!("/oauth2/authorize?{}", s.finish())
+}
+
+/// Query parameters of a Location URL.
+pub fn query_of(location: &str) -> Params {
+    let q = location.split_once('?').map(|(_, q)| q).unwrap_or("");
+    Params::parse(q.as_bytes()).unwrap()
+}
+
+pub fn q(location: &str, name: &str) -> Option<String> {
+    query_of(location).get(name).unwrap().map(str::to_string)
+}
+
+/// A browser: remembers the binding cookie.
+#[derive(Default, Clone)]
+pub struct Browser {
+    pub cookie: Option<String>,
+}
+
+impl Browser {
+    pub fn request(&self, method: &str, url: &str) -> Request {
+        let path = url.strip_prefix(ISSUER).unwrap_or(url);
+        let mut r = Request::new(method, path);
+        if let Some(c) = &self.cookie {
+            r = r.header("Cookie", &format!("other=1; {c}"));
+        }
+        r
+    }
+
+    /// GET /authorize; returns the session id handed to the host.
+    pub async fn authorize(&mut self, env: &Env, url: &str) -> Response {
+        let r = env.call(self.request("GET", url)).await;
+        if let Some(set) = r.get_header("set-cookie") {
+            self.cookie = Some(set.split(';').next().unwrap().to_string());
+        }
+        r
+    }
+
+    pub async fn start(&mut self, env: &Env, url: &str) -> String {
+        let r = self.authorize(env, url).await;
+        assert_eq!(r.status, 302, "{:?}", String::from_utf8_lossy(&r.body));
+        let loc = r.get_header("location").unwrap();
+        assert!(loc.starts_with(LOGIN), "{loc}");
+        q(loc, "token").unwrap()
+    }
+
+    pub async fn consent_form(&self, env: &Env, consent_url: &str) -> (Response, Option<String>) {
+        let r = env.call(self.request("GET", consent_url)).await;
+        let html = String::from_utf8_lossy(&r.body).to_string();
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .map(|s| s.split('"').next().unwrap().to_string());
+        (r, csrf)
+    }
+
+    pub async fn decide(
+        &self,
+        env: &Env,
+        consent_url: &str,
+        csrf: &str,
+        decision: &str,
+    ) -> Response {
+        env.call(
+            self.request("POST", consent_url)
+                .form(&[("csrf", csrf), ("decision", decision)]),
+        )
+        .await
+    }
+}
+
+/// Runs authorize → approve → consent (allow) and returns the client redirect.
+pub async fn flow_to_code(
+    env: &Env,
+    client: &CreatedClient,
+    extra: &[(&str, &str)],
+    approval: Value,
+) -> String {
+    let mut b = Browser::default();
+    let id = b
+        .start(env, &authorize_url(&client.client.client_id, extra))
+        .await;
+    let r = env
+        .api(
+            "POST",
+            &format!("/api/auth_session/{id}/approve"),
+            Some(approval),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body_json());
+    let next = r.body_json().unwrap()["redirect_uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    if next.starts_with(REDIRECT) {
+        return next;
+    }
+    let (page, csrf) = b.consent_form(env, &next).await;
+    assert_eq!(page.status, 200);
+    let r = b.decide(env, &next, &csrf.unwrap(), "allow").await;
+    assert_eq!(r.status, 302);
+    r.get_header("location").unwrap().to_string()
+}
+
+pub fn approval(user: &str) -> Value {
+    json!({"user": user, "claims": {"name": "Ann Example", "email": "ann@example.com", "email_verified": true}})
+}
+
+/// Decodes a JWT's payload without verifying (tests verify via the provider or JWKS separately).
+pub fn jwt_claims(t: &str) -> Value {
+    let p = t.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+}
+pub fn jwt_header(t: &str) -> Value {
+    let p = t.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+}

@@ -1,0 +1,85 @@
+//! First run: the API key and two demo clients, printed once in the original connectivly's banner
+//! format (`API Key:`, `Client ID:`, `Client Secret:` — scripts parse these labels).
+
+use connectivly::{NewClient, Provider, Result};
+
+const SETTING_BOOTSTRAPPED: &str = "bootstrapped_at";
+
+/// What the banner shows.
+#[derive(Debug)]
+pub struct Banner {
+    pub api_key: ApiKeyLine,
+    pub clients: Vec<(String, String, Option<String>)>,
+    pub first_run: bool,
+}
+
+#[derive(Debug)]
+pub enum ApiKeyLine {
+    New(String),
+    FromEnv,
+    Unchanged,
+}
+
+pub async fn run(provider: &Provider, demo_redirect_uri: &str) -> Result<Banner> {
+    let new_key = provider.ensure_api_key().await?;
+    let first_run = provider
+        .store()
+        .insert_setting_if_absent(SETTING_BOOTSTRAPPED, &connectivly::time::now().to_string())
+        .await?;
+    let mut clients = Vec::new();
+    if first_run {
+        for n in 1..=2 {
+            let created = provider
+                .create_client(NewClient {
+                    name: format!("Client {n} App"),
+                    redirect_uris: vec![demo_redirect_uri.to_string()],
+                    ..Default::default()
+                })
+                .await?;
+            clients.push((
+                created.client.name,
+                created.client.client_id,
+                created.client_secret,
+            ));
+        }
+    } else {
+        for c in provider.list_clients(None).await?.into_iter().take(10) {
+            clients.push((c.name, c.client_id, None));
+        }
+    }
+    let api_key = match (new_key, provider.config().api_key.is_some()) {
+        (_, true) => ApiKeyLine::FromEnv,
+        (Some(k), false) => ApiKeyLine::New(k),
+        (None, false) => ApiKeyLine::Unchanged,
+    };
+    Ok(Banner {
+        api_key,
+        clients,
+        first_run,
+    })
+}
+
+impl Banner {
+    pub fn render(&self, issuer: &str, database_url: &str) -> String {
+        let mut out = format!("Listening... {issuer}\n\n");
+        match &self.api_key {
+            ApiKeyLine::New(k) => out.push_str(&format!("API Key: {k}\n\n")),
+            ApiKeyLine::FromEnv => out.push_str("Host API key: from CONNECTIVLY_API_KEY\n\n"),
+            ApiKeyLine::Unchanged => out.push_str(&format!(
+                "Reusing {database_url}: the API key and client secrets are unchanged and were shown at first run \
+                 (`connectivly rotate-api-key` issues a new key).\n\n"
+            )),
+        }
+        for (name, id, secret) in &self.clients {
+            out.push_str(&format!("{name}\nClient ID: {id}\n"));
+            if let Some(s) = secret {
+                out.push_str(&format!("Client Secret: {s}\n"));
+            }
+            out.push('\n');
+        }
+        if self.first_run {
+            out.push_str("Secrets are shown once and stored only as hashes: copy them now.\n");
+        }
+        out
+    }
+}
