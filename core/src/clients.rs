@@ -93,9 +93,7 @@ const MAX_URI_LEN: usize = 2000;
 pub fn validate_redirect_uri(uri: &str) -> Result<()> {
     let bad = |why: &str| Error::invalid_request(format!("redirect URI {uri:?} {why}"));
     if uri.len() > MAX_URI_LEN || uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(bad(
-            "is too long or contains whitespace or control characters",
-        ));
+        return Err(bad("is too long or contains whitespace or control characters"));
     }
     let u = url::Url::parse(uri).map_err(|_| bad("is not an absolute URL"))?;
     if u.fragment().is_some() || uri.contains('#') {
@@ -115,9 +113,7 @@ pub fn validate_redirect_uri(uri: &str) -> Result<()> {
                 None => false,
             };
             if !loopback {
-                return Err(bad(
-                    "must use https (http is allowed only on localhost / loopback)",
-                ));
+                return Err(bad("must use https (http is allowed only on localhost / loopback)"));
             }
         }
         "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
@@ -126,9 +122,7 @@ pub fn validate_redirect_uri(uri: &str) -> Result<()> {
         // Private-use schemes for native apps must be reverse-domain names (RFC 8252 §7.1).
         s if s.contains('.') => {}
         _ => {
-            return Err(bad(
-                "must use https, loopback http, or a reverse-domain private-use scheme",
-            ));
+            return Err(bad("must use https, loopback http, or a reverse-domain private-use scheme"));
         }
     }
     if u.username() != "" || u.password().is_some() {
@@ -139,32 +133,21 @@ pub fn validate_redirect_uri(uri: &str) -> Result<()> {
 
 fn validate_optional_url(field: &str, v: &Option<String>) -> Result<()> {
     if let Some(v) = v {
-        let ok = v.len() <= MAX_URI_LEN
-            && url::Url::parse(v).is_ok_and(|u| u.scheme() == "https" || u.scheme() == "http");
+        let ok =
+            v.len() <= MAX_URI_LEN && url::Url::parse(v).is_ok_and(|u| u.scheme() == "https" || u.scheme() == "http");
         if !ok {
-            return Err(Error::invalid_request(format!(
-                "{field} must be an http(s) URL"
-            )));
+            return Err(Error::invalid_request(format!("{field} must be an http(s) URL")));
         }
     }
     Ok(())
 }
 
-fn validate_fields(
-    name: &str,
-    redirect_uris: &[String],
-    logo: &Option<String>,
-    home: &Option<String>,
-) -> Result<()> {
+fn validate_fields(name: &str, redirect_uris: &[String], logo: &Option<String>, home: &Option<String>) -> Result<()> {
     if name.trim().is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-        return Err(Error::invalid_request(
-            "name must be 1-200 printable characters",
-        ));
+        return Err(Error::invalid_request("name must be 1-200 printable characters"));
     }
     if redirect_uris.is_empty() || redirect_uris.len() > MAX_REDIRECT_URIS {
-        return Err(Error::invalid_request(format!(
-            "redirect_uris must list 1 to {MAX_REDIRECT_URIS} URIs"
-        )));
+        return Err(Error::invalid_request(format!("redirect_uris must list 1 to {MAX_REDIRECT_URIS} URIs")));
     }
     for uri in redirect_uris {
         validate_redirect_uri(uri)?;
@@ -174,10 +157,7 @@ fn validate_fields(
 }
 
 fn validate_owner(owner: &Option<String>) -> Result<()> {
-    if owner
-        .as_ref()
-        .is_some_and(|o| o.is_empty() || o.len() > 255)
-    {
+    if owner.as_ref().is_some_and(|o| o.is_empty() || o.len() > 255) {
         return Err(Error::invalid_request("owner must be 1-255 characters"));
     }
     Ok(())
@@ -186,12 +166,7 @@ fn validate_owner(owner: &Option<String>) -> Result<()> {
 impl Provider {
     /// Registers a client. The secret (confidential clients) is in the result and nowhere else, ever.
     pub async fn create_client(&self, new: NewClient) -> Result<CreatedClient> {
-        validate_fields(
-            &new.name,
-            &new.redirect_uris,
-            &new.logo_uri,
-            &new.client_uri,
-        )?;
+        validate_fields(&new.name, &new.redirect_uris, &new.logo_uri, &new.client_uri)?;
         validate_owner(&new.owner)?;
         let secret = (!new.public).then(|| secrets::new_secret(prefix::CLIENT_SECRET));
         let rec = ClientRecord {
@@ -208,21 +183,12 @@ impl Provider {
         };
         self.store().insert_client(&rec).await?;
         tracing::info!(client_id = %rec.client_id, public = rec.public, "client created");
-        Ok(CreatedClient {
-            client: Client::from(&rec),
-            client_secret: secret,
-        })
+        Ok(CreatedClient { client: Client::from(&rec), client_secret: secret })
     }
 
     /// Clients, all of them or those of one owner, oldest first.
     pub async fn list_clients(&self, owner: Option<&str>) -> Result<Vec<Client>> {
-        Ok(self
-            .store()
-            .list_clients(owner)
-            .await?
-            .iter()
-            .map(Client::from)
-            .collect())
+        Ok(self.store().list_clients(owner).await?.iter().map(Client::from).collect())
     }
 
     pub async fn get_client(&self, client_id: &str) -> Result<Client> {
@@ -249,12 +215,7 @@ impl Provider {
         if update.client_uri.is_some() {
             rec.client_uri = update.client_uri;
         }
-        validate_fields(
-            &rec.name,
-            &rec.redirect_uris,
-            &rec.logo_uri,
-            &rec.client_uri,
-        )?;
+        validate_fields(&rec.name, &rec.redirect_uris, &rec.logo_uri, &rec.client_uri)?;
         validate_owner(&rec.owner)?;
         if !self.store().update_client(&rec).await? {
             return Err(Error::not_found("no such client"));
@@ -274,10 +235,7 @@ impl Provider {
             return Err(Error::not_found("no such client"));
         }
         tracing::info!(client_id = %rec.client_id, "client secret rotated");
-        Ok(CreatedClient {
-            client: Client::from(&rec),
-            client_secret: Some(secret),
-        })
+        Ok(CreatedClient { client: Client::from(&rec), client_secret: Some(secret) })
     }
 
     /// Deletes a client and revokes everything issued to it.
@@ -294,47 +252,31 @@ impl Provider {
         if client_id.is_empty() || client_id.len() > 255 {
             return Err(Error::not_found("no such client"));
         }
-        self.store()
-            .get_client(client_id)
-            .await?
-            .ok_or_else(|| Error::not_found("no such client"))
+        self.store().get_client(client_id).await?.ok_or_else(|| Error::not_found("no such client"))
     }
 
     /// Authenticates the client of a token-endpoint request: `client_secret_basic`,
     /// `client_secret_post`, or `none` for public clients. Exactly one method per request.
-    pub(crate) async fn authenticate_client(
-        &self,
-        req: &Request,
-        params: &Params,
-    ) -> Result<ClientRecord> {
+    pub(crate) async fn authenticate_client(&self, req: &Request, params: &Params) -> Result<ClientRecord> {
         let failed = || Error::invalid_client("client authentication failed");
         let basic = match req.single_header("authorization").map_err(|_| failed())? {
-            Some(h) => Some(
-                parse_basic(h)
-                    .ok_or_else(|| Error::invalid_client("malformed Authorization header"))?,
-            ),
+            Some(h) => Some(parse_basic(h).ok_or_else(|| Error::invalid_client("malformed Authorization header"))?),
             None => None,
         };
         let form_id = params.get("client_id")?;
         let form_secret = params.get("client_secret")?;
         let (client_id, secret) = match (basic, form_secret) {
             (Some(_), Some(_)) => {
-                return Err(Error::invalid_request(
-                    "use one client authentication method, not two",
-                ));
+                return Err(Error::invalid_request("use one client authentication method, not two"));
             }
             (Some((id, secret)), None) => {
                 if form_id.is_some_and(|f| f != id) {
-                    return Err(Error::invalid_client(
-                        "client_id does not match the Authorization header",
-                    ));
+                    return Err(Error::invalid_client("client_id does not match the Authorization header"));
                 }
                 (id, Some(secret))
             }
             (None, s) => (
-                form_id
-                    .ok_or_else(|| Error::invalid_client("client authentication is required"))?
-                    .to_string(),
+                form_id.ok_or_else(|| Error::invalid_client("client authentication is required"))?.to_string(),
                 s.map(str::to_string),
             ),
         };
@@ -350,9 +292,7 @@ impl Provider {
             Err(e) => return Err(e),
         };
         match (&rec.secret_hash, secret) {
-            (Some(hash), Some(secret)) if !rec.public && secrets::verify_secret(&secret, hash) => {
-                Ok(rec)
-            }
+            (Some(hash), Some(secret)) if !rec.public && secrets::verify_secret(&secret, hash) => Ok(rec),
             (None, None) if rec.public => Ok(rec),
             _ => {
                 tracing::warn!(client_id = %rec.client_id, "failed client authentication");
@@ -421,13 +361,7 @@ mod tests {
         assert_eq!(parse_basic("Basic !!!"), None);
         assert_eq!(parse_basic("Bearer abc"), None);
         assert_eq!(parse_basic("Basic"), None);
-        assert_eq!(
-            parse_basic(&format!("Basic {}", STANDARD.encode("nocolon"))),
-            None
-        );
-        assert_eq!(
-            parse_basic(&format!("Basic {}", STANDARD.encode([0xff, b':', 0xfe]))),
-            None
-        );
+        assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode("nocolon"))), None);
+        assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode([0xff, b':', 0xfe]))), None);
     }
 }

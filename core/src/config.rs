@@ -54,16 +54,13 @@ impl Config {
 
     /// Checks the configuration and normalises the issuer (no trailing slash).
     pub fn validate(mut self) -> Result<Config> {
-        let issuer = url::Url::parse(&self.issuer).map_err(|_| {
-            Error::config(format!("issuer {:?} is not an absolute URL", self.issuer))
-        })?;
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|_| Error::config(format!("issuer {:?} is not an absolute URL", self.issuer)))?;
         if !matches!(issuer.scheme(), "https" | "http") {
             return Err(Error::config("issuer must be an http(s) URL"));
         }
         if issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(Error::config(
-                "issuer must not have a query or fragment (OIDC Discovery §3)",
-            ));
+            return Err(Error::config("issuer must not have a query or fragment (OIDC Discovery §3)"));
         }
         if issuer.scheme() == "http" && !is_loopback(&issuer) {
             tracing::warn!(issuer = %self.issuer, "issuer is plain http on a non-loopback host: use https in production");
@@ -72,31 +69,19 @@ impl Config {
             self.issuer.pop();
         }
         if self.login_url.trim().is_empty() {
-            return Err(Error::config(
-                "login_url (CONNECTIVLY_REDIRECT_URL) is required",
-            ));
+            return Err(Error::config("login_url (CONNECTIVLY_REDIRECT_URL) is required"));
         }
         if self.login_url.contains('#') {
             return Err(Error::config("login_url must not have a fragment"));
         }
-        for ttl in [
-            self.session_ttl,
-            self.code_ttl,
-            self.access_token_ttl,
-            self.id_token_ttl,
-        ] {
+        for ttl in [self.session_ttl, self.code_ttl, self.access_token_ttl, self.id_token_ttl] {
             if ttl <= 0 {
-                return Err(Error::config(
-                    "lifetimes must be positive numbers of seconds",
-                ));
+                return Err(Error::config("lifetimes must be positive numbers of seconds"));
             }
         }
         for s in &self.scopes {
             if !crate::scopes::valid_token(&s.name) {
-                return Err(Error::config(format!(
-                    "scope name {:?} is not a valid scope token",
-                    s.name
-                )));
+                return Err(Error::config(format!("scope name {:?} is not a valid scope token", s.name)));
             }
             if crate::scopes::builtin().iter().any(|b| b.name == s.name) {
                 return Err(Error::config(format!("scope {:?} is built in", s.name)));
@@ -121,9 +106,7 @@ impl Config {
 
     /// The path part of the issuer, where the browser-binding cookie is scoped ("/" at least).
     pub fn cookie_path(&self) -> String {
-        let path = url::Url::parse(&self.issuer)
-            .map(|u| u.path().to_string())
-            .unwrap_or_default();
+        let path = url::Url::parse(&self.issuer).map(|u| u.path().to_string()).unwrap_or_default();
         if path.is_empty() { "/".into() } else { path }
     }
 }

@@ -19,9 +19,7 @@ impl Provider {
                     ErrorKind::NotFound => (404, "This sign-in request does not exist"),
                     ErrorKind::Expired => (410, "This sign-in request has expired"),
                     ErrorKind::AlreadyUsed => (409, "This sign-in request is finished"),
-                    ErrorKind::AccessDenied => {
-                        (403, "This sign-in request belongs to another browser")
-                    }
+                    ErrorKind::AccessDenied => (403, "This sign-in request belongs to another browser"),
                     ErrorKind::Storage => (503, "Try again in a moment"),
                     ErrorKind::MethodNotAllowed => (405, "Method not allowed"),
                     _ => (400, "This request is not valid"),
@@ -36,37 +34,24 @@ impl Provider {
         match session.status {
             SessionStatus::Approved => {}
             SessionStatus::Pending => {
-                return Err(Error::invalid_request(
-                    "the application has not approved this request yet",
-                ));
+                return Err(Error::invalid_request("the application has not approved this request yet"));
             }
             _ => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyUsed,
-                    "start signing in again from the app",
-                ));
+                return Err(Error::new(ErrorKind::AlreadyUsed, "start signing in again from the app"));
             }
         }
         let binding = self.check_binding(req, &session)?;
-        let csrf = secrets::hmac_b64(
-            binding.as_bytes(),
-            format!("consent:{}", session.id_hash).as_bytes(),
-        );
+        let csrf = secrets::hmac_b64(binding.as_bytes(), format!("consent:{}", session.id_hash).as_bytes());
         match req.method.as_str() {
             "GET" | "HEAD" => self.render_consent(&session, id, &csrf).await,
             "POST" => {
                 if !req.content_type_is("application/x-www-form-urlencoded") {
-                    return Err(Error::invalid_request(
-                        "the consent form must be form-encoded",
-                    ));
+                    return Err(Error::invalid_request("the consent form must be form-encoded"));
                 }
                 let form = Params::parse(&req.body)?;
                 let presented = form.get("csrf")?.unwrap_or("");
                 if !secrets::constant_time_eq(presented.as_bytes(), csrf.as_bytes()) {
-                    return Err(Error::new(
-                        ErrorKind::AccessDenied,
-                        "the form is stale or was not sent by this page",
-                    ));
+                    return Err(Error::new(ErrorKind::AccessDenied, "the form is stale or was not sent by this page"));
                 }
                 let location = match form.get("decision")? {
                     Some("allow") => self.complete(session, SessionStatus::Approved, id).await?,
@@ -99,18 +84,10 @@ impl Provider {
         Ok(cookie)
     }
 
-    async fn render_consent(
-        &self,
-        session: &SessionRecord,
-        id: &str,
-        csrf: &str,
-    ) -> Result<Response> {
+    async fn render_consent(&self, session: &SessionRecord, id: &str, csrf: &str) -> Result<Response> {
         let client = self.client_record(&session.client_id).await?;
-        let scopes: Vec<(String, String)> = self
-            .scope_infos(&session.granted_scopes)
-            .into_iter()
-            .map(|s| (s.name, s.description))
-            .collect();
+        let scopes: Vec<(String, String)> =
+            self.scope_infos(&session.granted_scopes).into_iter().map(|s| (s.name, s.description)).collect();
         let action = self.consent_url(id);
         Ok(pages::consent_page(&ConsentView {
             provider_name: &self.config().provider_name,

@@ -16,13 +16,8 @@ pub(crate) const BINDING_COOKIE: &str = "connectivly_binding";
 const MAX_STATE_LEN: usize = 2048;
 const MAX_CLAIMS_BYTES: usize = 16 * 1024;
 const PROMPT_VALUES: &[&str] = &["none", "login", "consent", "select_account"];
-const DENY_ERRORS: &[&str] = &[
-    "access_denied",
-    "login_required",
-    "consent_required",
-    "interaction_required",
-    "account_selection_required",
-];
+const DENY_ERRORS: &[&str] =
+    &["access_denied", "login_required", "consent_required", "interaction_required", "account_selection_required"];
 
 /// The client as the host sees it in an auth session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,10 +79,7 @@ pub struct Approval {
 
 impl Approval {
     pub fn new(user: impl Into<String>) -> Approval {
-        Approval {
-            user: user.into(),
-            ..Default::default()
-        }
+        Approval { user: user.into(), ..Default::default() }
     }
 }
 
@@ -116,25 +108,14 @@ impl Provider {
             "GET" => req.query.as_bytes(),
             "POST" if req.content_type_is("application/x-www-form-urlencoded") => &req.body[..],
             "POST" => {
-                return pages::error_page(
-                    400,
-                    "Invalid request",
-                    "The authorization request must be form-encoded.",
-                );
+                return pages::error_page(400, "Invalid request", "The authorization request must be form-encoded.");
             }
             _ => {
-                return Response::oauth_error(&Error::new(
-                    ErrorKind::MethodNotAllowed,
-                    "use GET or POST",
-                ));
+                return Response::oauth_error(&Error::new(ErrorKind::MethodNotAllowed, "use GET or POST"));
             }
         };
         let Ok(params) = Params::parse(raw) else {
-            return pages::error_page(
-                400,
-                "Invalid request",
-                "The authorization request is malformed.",
-            );
+            return pages::error_page(400, "Invalid request", "The authorization request is malformed.");
         };
         // Phase 1: until client and redirect URI are verified, nothing may redirect.
         let (client, redirect_uri) = match self.verify_client_and_redirect(&params).await {
@@ -145,10 +126,7 @@ impl Provider {
             Err(e) => return pages::error_page(400, "This sign-in link is not valid", e.message()),
         };
         // Phase 2: every other error goes back to the client.
-        match self
-            .open_session(req, &params, &client, &redirect_uri)
-            .await
-        {
+        match self.open_session(req, &params, &client, &redirect_uri).await {
             Ok(resp) => resp,
             Err(RedirectError { error, state }) => {
                 if error.kind() == ErrorKind::Storage {
@@ -160,9 +138,7 @@ impl Provider {
     }
 
     async fn verify_client_and_redirect(&self, params: &Params) -> Result<(ClientRecord, String)> {
-        let client_id = params
-            .get("client_id")?
-            .ok_or_else(|| Error::invalid_request("client_id is missing"))?;
+        let client_id = params.get("client_id")?.ok_or_else(|| Error::invalid_request("client_id is missing"))?;
         let client = match self.client_record(client_id).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -170,14 +146,11 @@ impl Provider {
             }
             Err(e) => return Err(e),
         };
-        let redirect_uri = params
-            .get("redirect_uri")?
-            .ok_or_else(|| Error::invalid_request("redirect_uri is missing"))?;
+        let redirect_uri =
+            params.get("redirect_uri")?.ok_or_else(|| Error::invalid_request("redirect_uri is missing"))?;
         // Exact string comparison (OAuth 2.1 §4.1.1): no normalisation, no prefix or case games.
         if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
-            return Err(Error::invalid_request(
-                "redirect_uri is not registered for this client",
-            ));
+            return Err(Error::invalid_request("redirect_uri is not registered for this client"));
         }
         Ok((client.clone(), redirect_uri.to_string()))
     }
@@ -190,30 +163,15 @@ impl Provider {
         redirect_uri: &str,
     ) -> std::result::Result<Response, RedirectError> {
         // A repeated or oversized state cannot be echoed back safely.
-        let state = params
-            .get("state")
-            .ok()
-            .flatten()
-            .filter(|s| s.len() <= MAX_STATE_LEN)
-            .map(str::to_string);
-        let fail = |error: Error| RedirectError {
-            error,
-            state: state.clone(),
-        };
+        let state = params.get("state").ok().flatten().filter(|s| s.len() <= MAX_STATE_LEN).map(str::to_string);
+        let fail = |error: Error| RedirectError { error, state: state.clone() };
         if params.get("state").is_err() {
             return Err(fail(Error::invalid_request("parameter state is repeated")));
         }
-        if params
-            .get("state")
-            .ok()
-            .flatten()
-            .is_some_and(|s| s.len() > MAX_STATE_LEN)
-        {
+        if params.get("state").ok().flatten().is_some_and(|s| s.len() > MAX_STATE_LEN) {
             return Err(fail(Error::invalid_request("state is too long")));
         }
-        let session = self
-            .build_session(params, client, redirect_uri, state.clone())
-            .map_err(fail)?;
+        let session = self.build_session(params, client, redirect_uri, state.clone()).map_err(fail)?;
 
         let binding = req
             .cookie(BINDING_COOKIE)
@@ -236,10 +194,7 @@ impl Provider {
             cfg.cookie_path(),
             if cfg.secure_cookies() { "; Secure" } else { "" }
         );
-        Ok(
-            Response::redirect(&append_query(&cfg.login_url, &[("token", &id)]))
-                .with_header("set-cookie", &cookie),
-        )
+        Ok(Response::redirect(&append_query(&cfg.login_url, &[("token", &id)])).with_header("set-cookie", &cookie))
     }
 
     fn build_session(
@@ -251,32 +206,21 @@ impl Provider {
     ) -> Result<SessionRecord> {
         for unsupported in ["request", "request_uri"] {
             if params.get(unsupported)?.is_some() {
-                let kind = if unsupported == "request" {
-                    "request_not_supported"
-                } else {
-                    "request_uri_not_supported"
-                };
-                return Err(Error::invalid_request(format!(
-                    "{kind}: {unsupported} objects are not supported"
-                )));
+                let kind = if unsupported == "request" { "request_not_supported" } else { "request_uri_not_supported" };
+                return Err(Error::invalid_request(format!("{kind}: {unsupported} objects are not supported")));
             }
         }
         match params.get("response_type")? {
             Some("code") => {}
             Some(_) => {
-                return Err(Error::new(
-                    ErrorKind::UnsupportedResponseType,
-                    "only response_type=code is supported",
-                ));
+                return Err(Error::new(ErrorKind::UnsupportedResponseType, "only response_type=code is supported"));
             }
             None => return Err(Error::invalid_request("response_type is missing")),
         }
         if let Some(mode) = params.get("response_mode")?
             && mode != "query"
         {
-            return Err(Error::invalid_request(
-                "only response_mode=query is supported",
-            ));
+            return Err(Error::invalid_request("only response_mode=query is supported"));
         }
         let requested = scopes::parse(params.get("scope")?, self.scopes())?;
 
@@ -285,14 +229,8 @@ impl Provider {
         let code_challenge = match (challenge, method) {
             (Some(c), Some("S256")) => {
                 // base64url(SHA-256) is exactly 43 characters of the unreserved alphabet.
-                if c.len() != 43
-                    || !c
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                {
-                    return Err(Error::invalid_request(
-                        "code_challenge must be a base64url SHA-256 (43 characters)",
-                    ));
+                if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                    return Err(Error::invalid_request("code_challenge must be a base64url SHA-256 (43 characters)"));
                 }
                 Some(c.to_string())
             }
@@ -300,14 +238,10 @@ impl Provider {
                 return Err(Error::invalid_request("code_challenge_method must be S256"));
             }
             (None, Some(_)) => {
-                return Err(Error::invalid_request(
-                    "code_challenge_method without code_challenge",
-                ));
+                return Err(Error::invalid_request("code_challenge_method without code_challenge"));
             }
             (None, None) if client.public => {
-                return Err(Error::invalid_request(
-                    "public clients must use PKCE (code_challenge with S256)",
-                ));
+                return Err(Error::invalid_request("public clients must use PKCE (code_challenge with S256)"));
             }
             (None, None) => None,
         };
@@ -322,18 +256,18 @@ impl Provider {
                 return Err(Error::invalid_request("unsupported prompt value"));
             }
             if values.contains(&"none") && values.len() > 1 {
-                return Err(Error::invalid_request(
-                    "prompt=none cannot be combined with other values",
-                ));
+                return Err(Error::invalid_request("prompt=none cannot be combined with other values"));
             }
         }
-        let max_age =
-            match params.get("max_age")? {
-                Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    Error::invalid_request("max_age must be a non-negative integer")
-                })?),
-                None => None,
-            };
+        let max_age = match params.get("max_age")? {
+            Some(v) => Some(
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| Error::invalid_request("max_age must be a non-negative integer"))?,
+            ),
+            None => None,
+        };
         let login_hint = params.get("login_hint")?;
         if login_hint.is_some_and(|h| h.len() > 512) {
             return Err(Error::invalid_request("login_hint is too long"));
@@ -362,12 +296,7 @@ impl Provider {
     }
 
     /// The client redirect carrying an error (RFC 6749 §4.1.2.1 + RFC 9207 `iss`).
-    pub(crate) fn error_redirect(
-        &self,
-        redirect_uri: &str,
-        error: &Error,
-        state: Option<&str>,
-    ) -> String {
+    pub(crate) fn error_redirect(&self, redirect_uri: &str, error: &Error, state: Option<&str>) -> String {
         let code = match error.message().split_once(':') {
             // `request_not_supported: ...` style messages carry an OIDC-specific code.
             Some((c, _)) if c.ends_with("_not_supported") => c,
@@ -404,13 +333,8 @@ impl Provider {
         }
         let s = self.store().get_session(&secrets::hash_secret(id)).await?;
         let s = s.ok_or_else(|| Error::not_found("unknown auth session"))?;
-        if s.expires_at <= crate::time::now()
-            && matches!(s.status, SessionStatus::Pending | SessionStatus::Approved)
-        {
-            return Err(Error::new(
-                ErrorKind::Expired,
-                "the auth session has expired",
-            ));
+        if s.expires_at <= crate::time::now() && matches!(s.status, SessionStatus::Pending | SessionStatus::Approved) {
+            return Err(Error::new(ErrorKind::Expired, "the auth session has expired"));
         }
         Ok(s)
     }
@@ -418,15 +342,10 @@ impl Provider {
     /// What the host needs to decide: the app, the scopes, the prompt.
     pub async fn auth_session(&self, id: &str) -> Result<AuthSession> {
         let s = self.load_session(id).await?;
-        let client = self
-            .client_record(&s.client_id)
-            .await
-            .map_err(|e| match e.kind() {
-                ErrorKind::NotFound => {
-                    Error::not_found("the client of this auth session was deleted")
-                }
-                _ => e,
-            })?;
+        let client = self.client_record(&s.client_id).await.map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::not_found("the client of this auth session was deleted"),
+            _ => e,
+        })?;
         Ok(AuthSession {
             id: id.to_string(),
             status: s.status.as_str().into(),
@@ -453,10 +372,7 @@ impl Provider {
         names
             .iter()
             .filter_map(|n| self.scopes().iter().find(|d| &d.name == n))
-            .map(|d| ScopeInfo {
-                name: d.name.clone(),
-                description: d.description.clone(),
-            })
+            .map(|d| ScopeInfo { name: d.name.clone(), description: d.description.clone() })
             .collect()
     }
 
@@ -475,9 +391,7 @@ impl Provider {
                 let mut g = Vec::new();
                 for s in subset {
                     if !session.scopes.contains(s) {
-                        return Err(Error::invalid_scope(format!(
-                            "scope {s:?} was not requested"
-                        )));
+                        return Err(Error::invalid_scope(format!("scope {s:?} was not requested")));
                     }
                     if !g.contains(s) {
                         g.push(s.clone());
@@ -507,32 +421,17 @@ impl Provider {
             ..session.clone()
         };
         let prompts: Vec<&str> = session.prompt.as_deref().unwrap_or("").split(' ').collect();
-        let consent_needed =
-            prompts.contains(&"consent") || !(approval.skip_consent || client.first_party);
+        let consent_needed = prompts.contains(&"consent") || !(approval.skip_consent || client.first_party);
         if consent_needed && prompts.contains(&"none") {
-            let denied = SessionRecord {
-                status: SessionStatus::Denied,
-                ..approved
-            };
-            if !self
-                .store()
-                .transition_session(&denied, SessionStatus::Pending, None)
-                .await?
-            {
+            let denied = SessionRecord { status: SessionStatus::Denied, ..approved };
+            if !self.store().transition_session(&denied, SessionStatus::Pending, None).await? {
                 return Err(self.lost_race(id).await);
             }
-            let err = Error::new(
-                ErrorKind::InvalidRequest,
-                "the user must consent, but prompt=none was requested",
-            );
+            let err = Error::new(ErrorKind::InvalidRequest, "the user must consent, but prompt=none was requested");
             return Ok(self.error_redirect_with_code(&session, "consent_required", err.message()));
         }
         if consent_needed {
-            if !self
-                .store()
-                .transition_session(&approved, SessionStatus::Pending, None)
-                .await?
-            {
+            if !self.store().transition_session(&approved, SessionStatus::Pending, None).await? {
                 return Err(self.lost_race(id).await);
             }
             tracing::info!(client_id = %session.client_id, "auth session approved; consent pending");
@@ -543,12 +442,7 @@ impl Provider {
 
     /// Issues the code: moves the session from `from` to completed and stores the authorization,
     /// atomically. Returns the client redirect carrying the code.
-    pub(crate) async fn complete(
-        &self,
-        approved: SessionRecord,
-        from: SessionStatus,
-        id: &str,
-    ) -> Result<String> {
+    pub(crate) async fn complete(&self, approved: SessionRecord, from: SessionStatus, id: &str) -> Result<String> {
         let now = crate::time::now();
         let code = secrets::new_secret(prefix::CODE);
         let cfg = self.config();
@@ -557,10 +451,7 @@ impl Provider {
             code_hash: secrets::hash_secret(&code),
             client_id: approved.client_id.clone(),
             redirect_uri: approved.redirect_uri.clone(),
-            subject: approved
-                .subject
-                .clone()
-                .ok_or_else(|| Error::internal("approved session without subject"))?,
+            subject: approved.subject.clone().ok_or_else(|| Error::internal("approved session without subject"))?,
             scopes: approved.granted_scopes.clone(),
             claims: approved.claims.clone(),
             nonce: approved.nonce.clone(),
@@ -572,15 +463,8 @@ impl Provider {
             created_at: now,
             expires_at: now + cfg.code_ttl + cfg.access_token_ttl.max(cfg.id_token_ttl),
         };
-        let completed = SessionRecord {
-            status: SessionStatus::Completed,
-            ..approved
-        };
-        if !self
-            .store()
-            .transition_session(&completed, from, Some(&authorization))
-            .await?
-        {
+        let completed = SessionRecord { status: SessionStatus::Completed, ..approved };
+        if !self.store().transition_session(&completed, from, Some(&authorization)).await? {
             return Err(self.lost_race(id).await);
         }
         tracing::info!(client_id = %completed.client_id, "authorization code issued");
@@ -591,26 +475,17 @@ impl Provider {
     pub async fn deny(&self, id: &str, denial: Denial) -> Result<String> {
         let error = denial.error.as_deref().unwrap_or("access_denied");
         if !DENY_ERRORS.contains(&error) {
-            return Err(Error::invalid_request(format!(
-                "error must be one of {}",
-                DENY_ERRORS.join(", ")
-            )));
+            return Err(Error::invalid_request(format!("error must be one of {}", DENY_ERRORS.join(", "))));
         }
-        let description = denial
-            .error_description
-            .as_deref()
-            .unwrap_or("the request was denied");
+        let description = denial.error_description.as_deref().unwrap_or("the request was denied");
         if description.len() > 500 || description.chars().any(char::is_control) {
-            return Err(Error::invalid_request(
-                "error_description must be under 500 printable characters",
-            ));
+            return Err(Error::invalid_request("error_description must be under 500 printable characters"));
         }
         let session = self.load_session(id).await?;
         if session.status != SessionStatus::Pending {
             return Err(already(session.status));
         }
-        self.finish_denied(session, SessionStatus::Pending, id, error, description)
-            .await
+        self.finish_denied(session, SessionStatus::Pending, id, error, description).await
     }
 
     pub(crate) async fn finish_denied(
@@ -621,10 +496,7 @@ impl Provider {
         error: &str,
         description: &str,
     ) -> Result<String> {
-        let denied = SessionRecord {
-            status: SessionStatus::Denied,
-            ..session
-        };
+        let denied = SessionRecord { status: SessionStatus::Denied, ..session };
         if !self.store().transition_session(&denied, from, None).await? {
             return Err(self.lost_race(id).await);
         }
@@ -632,14 +504,8 @@ impl Provider {
         Ok(self.error_redirect_with_code(&denied, error, description))
     }
 
-    fn error_redirect_with_code(
-        &self,
-        session: &SessionRecord,
-        error: &str,
-        description: &str,
-    ) -> String {
-        let mut pairs: Vec<(&str, &str)> =
-            vec![("error", error), ("error_description", description)];
+    fn error_redirect_with_code(&self, session: &SessionRecord, error: &str, description: &str) -> String {
+        let mut pairs: Vec<(&str, &str)> = vec![("error", error), ("error_description", description)];
         if let Some(s) = &session.state {
             pairs.push(("state", s));
         }
@@ -668,25 +534,15 @@ fn already(status: SessionStatus) -> Error {
 
 fn validate_approval(a: &Approval) -> Result<()> {
     if a.user.is_empty() || a.user.len() > 255 || a.user.chars().any(char::is_control) {
-        return Err(Error::invalid_request(
-            "user must be 1-255 printable characters",
-        ));
+        return Err(Error::invalid_request("user must be 1-255 printable characters"));
     }
     for k in a.claims.keys() {
         if scopes::RESERVED_CLAIMS.contains(&k.as_str()) {
-            return Err(Error::invalid_request(format!(
-                "claim {k:?} is set by the provider, not the host"
-            )));
+            return Err(Error::invalid_request(format!("claim {k:?} is set by the provider, not the host")));
         }
     }
-    if serde_json::to_vec(&a.claims)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX)
-        > MAX_CLAIMS_BYTES
-    {
-        return Err(Error::invalid_request(
-            "claims are too large (16 KiB at most)",
-        ));
+    if serde_json::to_vec(&a.claims).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_CLAIMS_BYTES {
+        return Err(Error::invalid_request("claims are too large (16 KiB at most)"));
     }
     Ok(())
 }

@@ -15,10 +15,7 @@ impl Provider {
     /// Serves one request. Never panics on input and never answers 500 to a malformed request.
     pub async fn handle(&self, req: Request) -> Response {
         if req.body.len() > MAX_BODY_BYTES {
-            return Response::oauth_error(&Error::new(
-                ErrorKind::PayloadTooLarge,
-                "the request body is too large",
-            ));
+            return Response::oauth_error(&Error::new(ErrorKind::PayloadTooLarge, "the request body is too large"));
         }
         let path = req.path.clone();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -26,50 +23,31 @@ impl Provider {
         match (method, segments.as_slice()) {
             (
                 "GET" | "HEAD",
-                [".well-known", "openid-configuration"]
-                | [".well-known", "oauth-authorization-server"],
-            ) => Response::json(200, &self.discovery())
-                .with_header("cache-control", "public, max-age=300"),
+                [".well-known", "openid-configuration"] | [".well-known", "oauth-authorization-server"],
+            ) => Response::json(200, &self.discovery()).with_header("cache-control", "public, max-age=300"),
             ("GET" | "HEAD", [".well-known", "jwks.json"]) => {
-                Response::json(200, &self.keys().jwks())
-                    .with_header("cache-control", "public, max-age=300")
+                Response::json(200, &self.keys().jwks()).with_header("cache-control", "public, max-age=300")
             }
             (_, ["oauth2", "authorize"]) => self.authorize_endpoint(&req).await,
             (_, ["oauth2", "token"]) => self.token_endpoint(&req).await,
             ("GET" | "POST", ["oauth2", "userinfo"]) => self.userinfo_endpoint(&req).await,
             (_, ["consent", id]) => self.consent_endpoint(&req, id).await,
             (_, ["api", rest @ ..]) => self.host_api(&req, rest).await,
-            (_, [".well-known", ..] | ["oauth2", ..]) => Response::oauth_error(&Error::new(
-                ErrorKind::MethodNotAllowed,
-                "method not allowed",
-            )),
+            (_, [".well-known", ..] | ["oauth2", ..]) => {
+                Response::oauth_error(&Error::new(ErrorKind::MethodNotAllowed, "method not allowed"))
+            }
             _ => pages::error_page(404, "Not found", "There is nothing here."),
         }
     }
 
     /// OIDC Discovery / RFC 8414 metadata.
     pub fn discovery(&self) -> Value {
-        let algs: Vec<&str> = self
-            .keys()
-            .algorithms()
+        let algs: Vec<&str> = self.keys().algorithms().iter().map(|a| a.as_str()).collect();
+        let claims: Vec<String> = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash"]
             .iter()
-            .map(|a| a.as_str())
+            .map(|s| s.to_string())
+            .chain(self.scopes().iter().flat_map(|s| s.claims.iter().cloned()))
             .collect();
-        let claims: Vec<String> = [
-            "sub",
-            "iss",
-            "aud",
-            "exp",
-            "iat",
-            "auth_time",
-            "nonce",
-            "azp",
-            "at_hash",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(self.scopes().iter().flat_map(|s| s.claims.iter().cloned()))
-        .collect();
         json!({
             "issuer": self.issuer(),
             "authorization_endpoint": self.url("/oauth2/authorize"),
@@ -96,20 +74,15 @@ impl Provider {
     /// The host API (`X-API-KEY`).
     async fn host_api(&self, req: &Request, path: &[&str]) -> Response {
         if !self.has_api_key() {
-            return api_error(&Error::not_found(
-                "the host API is not enabled (no API key is configured)",
-            ));
+            return api_error(&Error::not_found("the host API is not enabled (no API key is configured)"));
         }
         let authorized = match req.single_header("x-api-key") {
             Ok(Some(k)) => self.check_api_key(k.trim()),
             _ => false,
         };
         if !authorized {
-            return api_error(&Error::new(
-                ErrorKind::Unauthorized,
-                "a valid X-API-KEY header is required",
-            ))
-            .with_header("www-authenticate", "ApiKey header=\"X-API-KEY\"");
+            return api_error(&Error::new(ErrorKind::Unauthorized, "a valid X-API-KEY header is required"))
+                .with_header("www-authenticate", "ApiKey header=\"X-API-KEY\"");
         }
         let result = self.host_api_route(req, path).await;
         match result {
@@ -128,11 +101,8 @@ impl Provider {
                 ok(json!({"redirect_uri": self.approve(id, approval).await?}))
             }
             ("POST", ["auth_session", id, "deny"]) => {
-                let denial: Denial = if req.body.iter().all(u8::is_ascii_whitespace) {
-                    Denial::default()
-                } else {
-                    json_body(req)?
-                };
+                let denial: Denial =
+                    if req.body.iter().all(u8::is_ascii_whitespace) { Denial::default() } else { json_body(req)? };
                 ok(json!({"redirect_uri": self.deny(id, denial).await?}))
             }
             ("GET", ["clients"]) => {
@@ -152,9 +122,7 @@ impl Provider {
                 self.delete_client(id).await?;
                 ok(json!({"deleted": true}))
             }
-            ("POST", ["clients", id, "secret"]) => {
-                ok(to_json(&self.rotate_client_secret(id).await?))
-            }
+            ("POST", ["clients", id, "secret"]) => ok(to_json(&self.rotate_client_secret(id).await?)),
             (
                 _,
                 ["auth_session", _]
@@ -162,10 +130,7 @@ impl Provider {
                 | ["clients"]
                 | ["clients", _]
                 | ["clients", _, "secret"],
-            ) => Err(Error::new(
-                ErrorKind::MethodNotAllowed,
-                "method not allowed on this path",
-            )),
+            ) => Err(Error::new(ErrorKind::MethodNotAllowed, "method not allowed on this path")),
             _ => Err(Error::not_found("no such host API route")),
         }
     }
@@ -185,9 +150,6 @@ fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
 }
 
 fn api_error(e: &Error) -> Response {
-    Response::json(
-        e.kind().http_status(),
-        &json!({"error": e.kind().code(), "error_description": e.message()}),
-    )
-    .no_store()
+    Response::json(e.kind().http_status(), &json!({"error": e.kind().code(), "error_description": e.message()}))
+        .no_store()
 }

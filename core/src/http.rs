@@ -23,15 +23,8 @@ pub struct Request {
 
 impl Request {
     pub fn new(method: &str, path_and_query: &str) -> Request {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        Request {
-            method: method.to_ascii_uppercase(),
-            path: path.into(),
-            query: query.into(),
-            ..Default::default()
-        }
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        Request { method: method.to_ascii_uppercase(), path: path.into(), query: query.into(), ..Default::default() }
     }
     pub fn header(mut self, name: &str, value: &str) -> Request {
         self.headers.push((name.into(), value.into()));
@@ -43,23 +36,16 @@ impl Request {
     }
     /// A form-encoded POST body.
     pub fn form(self, pairs: &[(&str, &str)]) -> Request {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish();
-        self.header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        self.header("content-type", "application/x-www-form-urlencoded").body(body)
     }
     pub fn json(self, v: &Value) -> Request {
-        self.header("content-type", "application/json")
-            .body(serde_json::to_vec(v).unwrap_or_default())
+        self.header("content-type", "application/json").body(serde_json::to_vec(v).unwrap_or_default())
     }
 
     /// All values of a header, case-insensitively.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The header's value; more than one occurrence is an error (ambiguous credentials are refused).
@@ -67,9 +53,7 @@ impl Request {
         let mut it = self.header_values(name);
         let first = it.next();
         if it.next().is_some() {
-            return Err(Error::invalid_request(format!(
-                "the {name} header is repeated"
-            )));
+            return Err(Error::invalid_request(format!("the {name} header is repeated")));
         }
         Ok(first)
     }
@@ -101,11 +85,7 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
+        Response { status, headers: Vec::new(), body: Vec::new() }
     }
     pub fn json(status: u16, v: &Value) -> Response {
         let mut r = Response::new(status).with_header("content-type", "application/json");
@@ -127,9 +107,7 @@ impl Response {
         r
     }
     pub fn redirect(location: &str) -> Response {
-        Response::new(302)
-            .with_header("location", location)
-            .with_header("cache-control", "no-store")
+        Response::new(302).with_header("location", location).with_header("cache-control", "no-store")
     }
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
         self.headers.push((name.into(), value.into()));
@@ -138,16 +116,11 @@ impl Response {
     /// `Cache-Control: no-store` (+ `Pragma: no-cache`), required on every response carrying tokens.
     pub fn no_store(self) -> Response {
         let mut r = self;
-        r.headers
-            .retain(|(k, _)| !k.eq_ignore_ascii_case("cache-control"));
-        r.with_header("cache-control", "no-store")
-            .with_header("pragma", "no-cache")
+        r.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("cache-control"));
+        r.with_header("cache-control", "no-store").with_header("pragma", "no-cache")
     }
     pub fn get_header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn body_json(&self) -> Option<Value> {
         serde_json::from_slice(&self.body).ok()
@@ -161,9 +134,7 @@ impl Response {
         }
         let mut r = Response::json(e.kind().http_status(), &body).no_store();
         match e.kind() {
-            ErrorKind::InvalidClient => {
-                r = r.with_header("www-authenticate", "Basic realm=\"connectivly\"")
-            }
+            ErrorKind::InvalidClient => r = r.with_header("www-authenticate", "Basic realm=\"connectivly\""),
             ErrorKind::MethodNotAllowed => r = r.with_header("allow", "GET, POST"),
             _ => {}
         }
@@ -198,9 +169,7 @@ impl Params {
         for (k, v) in &self.pairs {
             if k == name && !v.is_empty() {
                 if found.is_some() {
-                    return Err(Error::invalid_request(format!(
-                        "parameter {name} is repeated"
-                    )));
+                    return Err(Error::invalid_request(format!("parameter {name} is repeated")));
                 }
                 found = Some(v);
             }
@@ -209,8 +178,7 @@ impl Params {
     }
 
     pub fn require(&self, name: &str) -> Result<&str> {
-        self.get(name)?
-            .ok_or_else(|| Error::invalid_request(format!("parameter {name} is required")))
+        self.get(name)?.ok_or_else(|| Error::invalid_request(format!("parameter {name} is required")))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -226,10 +194,8 @@ pub fn decode_component(raw: &[u8]) -> Result<String> {
         match raw[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let (Some(h), Some(l)) = (
-                    raw.get(i + 1).and_then(|b| hex(*b)),
-                    raw.get(i + 2).and_then(|b| hex(*b)),
-                ) else {
+                let (Some(h), Some(l)) = (raw.get(i + 1).and_then(|b| hex(*b)), raw.get(i + 2).and_then(|b| hex(*b)))
+                else {
                     return Err(Error::invalid_request("malformed percent-encoding"));
                 };
                 out.push((h << 4) | l);
@@ -260,9 +226,7 @@ pub fn append_query(url: &str, pairs: &[(&str, &str)]) -> String {
     };
     let mut out = String::with_capacity(base.len() + 64);
     out.push_str(base);
-    let encoded = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
+    let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
     if !encoded.is_empty() {
         if base.contains('?') {
             if !base.ends_with('?') && !base.ends_with('&') {
@@ -307,26 +271,14 @@ mod tests {
         assert!(Params::parse(b"a=%f").is_err());
         assert!(Params::parse(b"a=%").is_err());
         assert!(Params::parse(b"a=%zz").is_err());
-        assert_eq!(
-            Params::parse(b"a=%41").unwrap().get("a").unwrap(),
-            Some("A")
-        );
+        assert_eq!(Params::parse(b"a=%41").unwrap().get("a").unwrap(), Some("A"));
     }
 
     #[test]
     fn append_query_keeps_the_uri() {
-        assert_eq!(
-            append_query("https://a/cb", &[("code", "x y")]),
-            "https://a/cb?code=x+y"
-        );
-        assert_eq!(
-            append_query("https://a/cb?k=v", &[("code", "1")]),
-            "https://a/cb?k=v&code=1"
-        );
-        assert_eq!(
-            append_query("/login", &[("token", "t&")]),
-            "/login?token=t%26"
-        );
+        assert_eq!(append_query("https://a/cb", &[("code", "x y")]), "https://a/cb?code=x+y");
+        assert_eq!(append_query("https://a/cb?k=v", &[("code", "1")]), "https://a/cb?k=v&code=1");
+        assert_eq!(append_query("/login", &[("token", "t&")]), "/login?token=t%26");
     }
 
     #[test]

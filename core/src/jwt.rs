@@ -17,15 +17,9 @@ const MAX_TOKEN_LEN: usize = 16 * 1024;
 pub fn encode(key: &LoadedKey, typ: &str, claims: &Value) -> Result<String> {
     let header = json!({"alg": key.alg.as_str(), "typ": typ, "kid": key.kid});
     let mut out = String::with_capacity(512);
-    URL_SAFE_NO_PAD.encode_string(
-        serde_json::to_vec(&header).map_err(|_| Error::internal("jwt header"))?,
-        &mut out,
-    );
+    URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(&header).map_err(|_| Error::internal("jwt header"))?, &mut out);
     out.push('.');
-    URL_SAFE_NO_PAD.encode_string(
-        serde_json::to_vec(claims).map_err(|_| Error::internal("jwt claims"))?,
-        &mut out,
-    );
+    URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims).map_err(|_| Error::internal("jwt claims"))?, &mut out);
     let sig = key.sign(out.as_bytes())?;
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(sig, &mut out);
@@ -47,9 +41,7 @@ pub fn verify(token: &str, keys: &KeySet) -> Result<Verified> {
         return Err(bad());
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
     let header: Value = decode_json(h).ok_or_else(bad)?;
@@ -114,12 +106,7 @@ mod tests {
         let p = URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#);
         assert!(verify(&format!("{h}.{p}."), &ks).is_err());
         let other = keyset(SigningAlg::RS256);
-        let t = encode(
-            other.signing_key(SigningAlg::RS256).unwrap(),
-            "JWT",
-            &json!({}),
-        )
-        .unwrap();
+        let t = encode(other.signing_key(SigningAlg::RS256).unwrap(), "JWT", &json!({})).unwrap();
         assert!(verify(&t, &ks).is_err());
         for junk in ["", ".", "..", "a.b.c", "a.b.c.d", "\u{0}.\u{0}.\u{0}"] {
             assert!(verify(junk, &ks).is_err());

@@ -33,9 +33,7 @@ impl SigningAlg {
             "RS256" => Ok(SigningAlg::RS256),
             "ES256" => Ok(SigningAlg::ES256),
             "EdDSA" => Ok(SigningAlg::EdDSA),
-            other => Err(Error::config(format!(
-                "unsupported signing algorithm {other:?} (RS256, ES256, EdDSA)"
-            ))),
+            other => Err(Error::config(format!("unsupported signing algorithm {other:?} (RS256, ES256, EdDSA)"))),
         }
     }
 }
@@ -71,10 +69,7 @@ pub struct LoadedKey {
 
 impl std::fmt::Debug for LoadedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+        f.debug_struct("LoadedKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
@@ -91,8 +86,7 @@ pub fn generate(alg: SigningAlg, now: i64) -> Result<KeyRecord> {
             kp.as_der().map_err(gen_err)?.as_ref().to_vec()
         }
         SigningAlg::ES256 => {
-            let kp = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
-                .map_err(gen_err)?;
+            let kp = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(gen_err)?;
             kp.to_pkcs8v1().map_err(gen_err)?.as_ref().to_vec()
         }
         SigningAlg::EdDSA => {
@@ -105,23 +99,12 @@ pub fn generate(alg: SigningAlg, now: i64) -> Result<KeyRecord> {
         // The kid is derived from the key but reveals nothing usable: a truncated digest of it.
         format!("{}-{}", alg.as_str().to_ascii_lowercase(), &digest[..16])
     };
-    Ok(KeyRecord {
-        kid,
-        alg,
-        private_der,
-        created_at: now,
-        retired_at: None,
-    })
+    Ok(KeyRecord { kid, alg, private_der, created_at: now, retired_at: None })
 }
 
 impl LoadedKey {
     pub fn load(rec: &KeyRecord) -> Result<LoadedKey> {
-        let bad = |_| {
-            Error::config(format!(
-                "signing key {} in the store cannot be parsed",
-                rec.kid
-            ))
-        };
+        let bad = |_| Error::config(format!("signing key {} in the store cannot be parsed", rec.kid));
         let (signer, public_raw, mut jwk) = match rec.alg {
             SigningAlg::RS256 => {
                 let kp = RsaKeyPair::from_pkcs8(&rec.private_der).map_err(bad)?;
@@ -135,11 +118,8 @@ impl LoadedKey {
                 (Signer::Rsa(kp), raw, jwk)
             }
             SigningAlg::ES256 => {
-                let kp = EcdsaKeyPair::from_pkcs8(
-                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                    &rec.private_der,
-                )
-                .map_err(bad)?;
+                let kp = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rec.private_der)
+                    .map_err(bad)?;
                 let raw = kp.public_key().as_ref().to_vec();
                 if raw.len() != 65 || raw[0] != 4 {
                     return Err(Error::config("unexpected P-256 public key encoding"));
@@ -179,20 +159,11 @@ impl LoadedKey {
         match &self.signer {
             Signer::Rsa(kp) => {
                 let mut sig = vec![0u8; kp.public_modulus_len()];
-                kp.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &aws_lc_rs::rand::SystemRandom::new(),
-                    msg,
-                    &mut sig,
-                )
-                .map_err(err)?;
+                kp.sign(&signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), msg, &mut sig)
+                    .map_err(err)?;
                 Ok(sig)
             }
-            Signer::Ec(kp) => Ok(kp
-                .sign(&aws_lc_rs::rand::SystemRandom::new(), msg)
-                .map_err(err)?
-                .as_ref()
-                .to_vec()),
+            Signer::Ec(kp) => Ok(kp.sign(&aws_lc_rs::rand::SystemRandom::new(), msg).map_err(err)?.as_ref().to_vec()),
             Signer::Ed(kp) => Ok(kp.sign(msg).as_ref().to_vec()),
         }
     }
@@ -203,9 +174,7 @@ impl LoadedKey {
             SigningAlg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
             SigningAlg::EdDSA => &signature::ED25519,
         };
-        signature::UnparsedPublicKey::new(alg, &self.public_raw)
-            .verify(msg, sig)
-            .is_ok()
+        signature::UnparsedPublicKey::new(alg, &self.public_raw).verify(msg, sig).is_ok()
     }
 }
 
@@ -217,24 +186,15 @@ pub struct KeySet {
 
 impl KeySet {
     pub fn load(records: &[KeyRecord]) -> Result<KeySet> {
-        let mut keys = records
-            .iter()
-            .map(LoadedKey::load)
-            .collect::<Result<Vec<_>>>()?;
+        let mut keys = records.iter().map(LoadedKey::load).collect::<Result<Vec<_>>>()?;
         // Newest first, so the active key for an algorithm is the first unretired one.
-        keys.sort_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then_with(|| a.kid.cmp(&b.kid))
-        });
+        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.kid.cmp(&b.kid)));
         Ok(KeySet { keys })
     }
 
     /// The key that signs new tokens with `alg`.
     pub fn signing_key(&self, alg: SigningAlg) -> Option<&LoadedKey> {
-        self.keys
-            .iter()
-            .find(|k| k.alg == alg && k.retired_at.is_none())
+        self.keys.iter().find(|k| k.alg == alg && k.retired_at.is_none())
     }
 
     pub fn by_kid(&self, kid: &str) -> Option<&LoadedKey> {

@@ -61,23 +61,14 @@ pub fn consent_page(v: &ConsentView<'_>) -> Response {
     if let Some(logo) = v.app_logo.filter(|l| l.starts_with("https://")) {
         body.push_str(&format!("<img src=\"{}\" alt=\"\">", esc(logo)));
     }
-    body.push_str(&format!(
-        "<h1>{} wants to access your account</h1></div>",
-        esc(v.app_name)
-    ));
+    body.push_str(&format!("<h1>{} wants to access your account</h1></div>", esc(v.app_name)));
     if let Some(owner) = v.app_owner {
-        body.push_str(&format!(
-            "<p class=\"owner\">App created by {}</p>",
-            esc(owner)
-        ));
+        body.push_str(&format!("<p class=\"owner\">App created by {}</p>", esc(owner)));
     }
     if let Some(uri) = v.app_uri {
         body.push_str(&format!("<p class=\"owner\">{}</p>", esc(uri)));
     }
-    body.push_str(&format!(
-        "<p>Signed in as <strong>{}</strong>. It will be able to:</p><ul>",
-        esc(v.user)
-    ));
+    body.push_str(&format!("<p>Signed in as <strong>{}</strong>. It will be able to:</p><ul>", esc(v.user)));
     for (name, description) in v.scopes {
         body.push_str(&format!(
             "<li><span class=\"scope\">{}</span> <span class=\"note\">({})</span></li>",

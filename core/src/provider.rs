@@ -78,11 +78,7 @@ impl Provider {
         &self.inner.scopes
     }
     pub(crate) fn keys(&self) -> Arc<KeySet> {
-        self.inner
-            .keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Reloads signing keys from the store (after another instance rotated them).
@@ -94,21 +90,12 @@ impl Provider {
 
     /// Whether a host-API key is set (explicitly or in the store).
     pub fn has_api_key(&self) -> bool {
-        self.inner
-            .api_key_hash
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.inner.api_key_hash.read().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
     /// Checks a presented host-API key in constant time.
     pub fn check_api_key(&self, presented: &str) -> bool {
-        match &*self
-            .inner
-            .api_key_hash
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-        {
+        match &*self.inner.api_key_hash.read().unwrap_or_else(|p| p.into_inner()) {
             Some(hash) => secrets::verify_secret(presented, hash),
             None => false,
         }
@@ -122,17 +109,9 @@ impl Provider {
         }
         let key = secrets::new_secret(prefix::API_KEY);
         let hash = secrets::hash_secret(&key);
-        let created = self
-            .inner
-            .store
-            .insert_setting_if_absent(SETTING_API_KEY_HASH, &hash)
-            .await?;
+        let created = self.inner.store.insert_setting_if_absent(SETTING_API_KEY_HASH, &hash).await?;
         let stored = self.inner.store.get_setting(SETTING_API_KEY_HASH).await?;
-        *self
-            .inner
-            .api_key_hash
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = stored;
+        *self.inner.api_key_hash.write().unwrap_or_else(|p| p.into_inner()) = stored;
         Ok(created.then_some(key))
     }
 
@@ -140,31 +119,18 @@ impl Provider {
     /// others on restart). Returns the new key, shown once.
     pub async fn rotate_api_key(&self) -> Result<String> {
         if self.inner.config.api_key.is_some() {
-            return Err(Error::config(
-                "the API key is set explicitly (CONNECTIVLY_API_KEY); change it there",
-            ));
+            return Err(Error::config("the API key is set explicitly (CONNECTIVLY_API_KEY); change it there"));
         }
         let key = secrets::new_secret(prefix::API_KEY);
         let hash = secrets::hash_secret(&key);
-        self.inner
-            .store
-            .put_setting(SETTING_API_KEY_HASH, &hash)
-            .await?;
-        *self
-            .inner
-            .api_key_hash
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(hash);
+        self.inner.store.put_setting(SETTING_API_KEY_HASH, &hash).await?;
+        *self.inner.api_key_hash.write().unwrap_or_else(|p| p.into_inner()) = Some(hash);
         Ok(key)
     }
 
     /// Deletes expired rows now. Also runs by itself at most every ten minutes from request handling.
     pub async fn collect_garbage(&self) -> Result<u64> {
-        let n = self
-            .inner
-            .store
-            .purge_expired(crate::time::now() - GC_GRACE_SECS)
-            .await?;
+        let n = self.inner.store.purge_expired(crate::time::now() - GC_GRACE_SECS).await?;
         if n > 0 {
             tracing::debug!(rows = n, "expired rows collected");
         }
@@ -176,11 +142,7 @@ impl Provider {
         let now = crate::time::now();
         let last = self.inner.last_gc.load(Ordering::Relaxed);
         if now - last < GC_INTERVAL_SECS
-            || self
-                .inner
-                .last_gc
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
+            || self.inner.last_gc.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
         {
             return;
         }
@@ -201,10 +163,7 @@ impl Provider {
 
 async fn load_or_create_keys(store: &dyn Store, config: &Config) -> Result<KeySet> {
     let mut records = store.list_keys().await?;
-    if !records
-        .iter()
-        .any(|k| k.alg == config.signing_alg && k.retired_at.is_none())
-    {
+    if !records.iter().any(|k| k.alg == config.signing_alg && k.retired_at.is_none()) {
         let rec = keys::generate(config.signing_alg, crate::time::now())?;
         if store.insert_key_if_none(&rec).await? {
             tracing::info!(kid = %rec.kid, alg = rec.alg.as_str(), "signing key created");

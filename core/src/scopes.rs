@@ -14,11 +14,7 @@ pub struct ScopeDef {
 
 impl ScopeDef {
     pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
-        ScopeDef {
-            name: name.into(),
-            description: description.into(),
-            claims: Vec::new(),
-        }
+        ScopeDef { name: name.into(), description: description.into(), claims: Vec::new() }
     }
     pub fn with_claims(mut self, claims: &[&str]) -> Self {
         self.claims = claims.iter().map(|c| c.to_string()).collect();
@@ -70,13 +66,9 @@ pub const RESERVED_CLAIMS: &[&str] = &[
 pub fn builtin() -> Vec<ScopeDef> {
     vec![
         ScopeDef::new("openid", "Confirm your identity"),
-        ScopeDef::new("profile", "See your name and basic profile information")
-            .with_claims(PROFILE_CLAIMS),
+        ScopeDef::new("profile", "See your name and basic profile information").with_claims(PROFILE_CLAIMS),
         ScopeDef::new("email", "See your email address").with_claims(EMAIL_CLAIMS),
-        ScopeDef::new(
-            "offline_access",
-            "Stay signed in to the app when you are not using it",
-        ),
+        ScopeDef::new("offline_access", "Stay signed in to the app when you are not using it"),
     ]
 }
 
@@ -84,8 +76,7 @@ pub fn builtin() -> Vec<ScopeDef> {
 pub fn valid_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        && s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 /// Parses a space-delimited scope string into unique, known scope names (order kept).
@@ -94,9 +85,7 @@ pub fn parse(scope: Option<&str>, known: &[ScopeDef]) -> Result<Vec<String>> {
     let Some(scope) = scope else { return Ok(out) };
     for s in scope.split(' ').filter(|s| !s.is_empty()) {
         if !valid_token(s) {
-            return Err(Error::invalid_scope(
-                "the scope parameter has invalid characters",
-            ));
+            return Err(Error::invalid_scope("the scope parameter has invalid characters"));
         }
         if !known.iter().any(|d| d.name == s) {
             return Err(Error::invalid_scope(format!("unknown scope {s:?}")));
@@ -113,10 +102,7 @@ pub fn join(scopes: &[String]) -> String {
 }
 
 pub fn split(s: &str) -> Vec<String> {
-    s.split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// The subset of `claims` that `granted` scopes release (reserved claims are never released).
@@ -147,18 +133,9 @@ mod tests {
     #[test]
     fn parse_rejects_unknown_and_dedups() {
         let known = builtin();
-        assert_eq!(
-            parse(Some("openid  email openid"), &known).unwrap(),
-            vec!["openid", "email"]
-        );
-        assert_eq!(
-            parse(Some("openid admin"), &known).unwrap_err().kind(),
-            crate::ErrorKind::InvalidScope
-        );
-        assert_eq!(
-            parse(Some("open\"id"), &known).unwrap_err().kind(),
-            crate::ErrorKind::InvalidScope
-        );
+        assert_eq!(parse(Some("openid  email openid"), &known).unwrap(), vec!["openid", "email"]);
+        assert_eq!(parse(Some("openid admin"), &known).unwrap_err().kind(), crate::ErrorKind::InvalidScope);
+        assert_eq!(parse(Some("open\"id"), &known).unwrap_err().kind(), crate::ErrorKind::InvalidScope);
         assert!(parse(None, &known).unwrap().is_empty());
     }
 

@@ -24,9 +24,7 @@ pub mod prefix {
 /// `n` random bytes from the OS CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut buf)
-        .expect("the OS random number generator failed");
+    aws_lc_rs::rand::SystemRandom::new().fill(&mut buf).expect("the OS random number generator failed");
     buf
 }
 
@@ -76,9 +74,7 @@ pub fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
 pub fn has_shape(s: &str, prefix: &str) -> bool {
     s.len() == prefix.len() + 43
         && s.starts_with(prefix)
-        && s[prefix.len()..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && s[prefix.len()..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -91,13 +87,7 @@ mod tests {
         let b = new_secret(prefix::CODE);
         assert_ne!(a, b);
         assert!(has_shape(&a, prefix::CODE));
-        assert_eq!(
-            URL_SAFE_NO_PAD
-                .decode(&a[prefix::CODE.len()..])
-                .unwrap()
-                .len(),
-            32
-        );
+        assert_eq!(URL_SAFE_NO_PAD.decode(&a[prefix::CODE.len()..]).unwrap().len(), 32);
     }
 
     #[test]

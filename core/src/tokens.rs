@@ -58,19 +58,16 @@ impl Provider {
             return Err(Error::new(ErrorKind::MethodNotAllowed, "use POST"));
         }
         if !req.content_type_is("application/x-www-form-urlencoded") {
-            return Err(Error::invalid_request(
-                "the token request must be application/x-www-form-urlencoded",
-            ));
+            return Err(Error::invalid_request("the token request must be application/x-www-form-urlencoded"));
         }
         let params = Params::parse(&req.body)?;
         let grant_type = params.require("grant_type")?;
         let client = self.authenticate_client(req, &params).await?;
         match grant_type {
             "authorization_code" => self.redeem_code(&client, &params).await,
-            _ => Err(Error::new(
-                ErrorKind::UnsupportedGrantType,
-                format!("grant_type {grant_type:?} is not supported"),
-            )),
+            _ => {
+                Err(Error::new(ErrorKind::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")))
+            }
         }
     }
 
@@ -78,17 +75,11 @@ impl Provider {
         let code = params.require("code")?;
         let redirect_uri = params.get("redirect_uri")?;
         let verifier = params.get("code_verifier")?;
-        let invalid = || {
-            Error::invalid_grant("the code is invalid, expired, or was issued to another client")
-        };
+        let invalid = || Error::invalid_grant("the code is invalid, expired, or was issued to another client");
         if !secrets::has_shape(code, prefix::CODE) {
             return Err(invalid());
         }
-        let auth = self
-            .store()
-            .get_authorization_by_code(&secrets::hash_secret(code))
-            .await?
-            .ok_or_else(invalid)?;
+        let auth = self.store().get_authorization_by_code(&secrets::hash_secret(code)).await?.ok_or_else(invalid)?;
         // Bindings are checked before the code is consumed, so a wrong client cannot burn it.
         if !secrets::constant_time_eq(auth.client_id.as_bytes(), client.client_id.as_bytes()) {
             tracing::warn!(client_id = %client.client_id, "code presented by another client");
@@ -98,29 +89,20 @@ impl Provider {
             return Err(invalid());
         }
         if redirect_uri != Some(auth.redirect_uri.as_str()) {
-            return Err(Error::invalid_grant(
-                "redirect_uri does not match the authorization request",
-            ));
+            return Err(Error::invalid_grant("redirect_uri does not match the authorization request"));
         }
         match (&auth.code_challenge, verifier) {
             (Some(challenge), Some(v)) => {
                 if !valid_verifier(v)
-                    || !secrets::constant_time_eq(
-                        secrets::sha256_b64(v.as_bytes()).as_bytes(),
-                        challenge.as_bytes(),
-                    )
+                    || !secrets::constant_time_eq(secrets::sha256_b64(v.as_bytes()).as_bytes(), challenge.as_bytes())
                 {
-                    return Err(Error::invalid_grant(
-                        "code_verifier does not match the code_challenge",
-                    ));
+                    return Err(Error::invalid_grant("code_verifier does not match the code_challenge"));
                 }
             }
             (Some(_), None) => return Err(Error::invalid_grant("code_verifier is required")),
             // A verifier without a challenge is a downgrade attempt or a confused client.
             (None, Some(_)) => {
-                return Err(Error::invalid_grant(
-                    "no code_challenge was sent for this code",
-                ));
+                return Err(Error::invalid_grant("no code_challenge was sent for this code"));
             }
             (None, None) => {}
         }
@@ -136,9 +118,7 @@ impl Provider {
     fn issue_tokens(&self, auth: &AuthorizationRecord) -> Result<TokenResponse> {
         let cfg = self.config();
         let keys = self.keys();
-        let key = keys
-            .signing_key(cfg.signing_alg)
-            .ok_or_else(|| Error::internal("no signing key"))?;
+        let key = keys.signing_key(cfg.signing_alg).ok_or_else(|| Error::internal("no signing key"))?;
         let now = crate::time::now();
         let jti = URL_SAFE_NO_PAD.encode(secrets::random_bytes::<16>());
         let scope = scopes::join(&auth.scopes);
@@ -183,25 +163,13 @@ impl Provider {
 
     /// Verifies an access token locally: signature, type, issuer, audience, expiry, revocation, and
     /// optionally that it carries every scope in `required_scopes`.
-    pub async fn verify_access_token(
-        &self,
-        token: &str,
-        required_scopes: &[&str],
-    ) -> Result<TokenInfo> {
+    pub async fn verify_access_token(&self, token: &str, required_scopes: &[&str]) -> Result<TokenInfo> {
         let invalid = |m: &str| Error::invalid_token(m.to_string());
         let verified = jwt::verify(token, &self.keys())?;
-        if verified
-            .header
-            .get("typ")
-            .and_then(Value::as_str)
-            .is_none_or(|t| !t.eq_ignore_ascii_case("at+jwt"))
-        {
+        if verified.header.get("typ").and_then(Value::as_str).is_none_or(|t| !t.eq_ignore_ascii_case("at+jwt")) {
             return Err(invalid("not an access token"));
         }
-        let c = verified
-            .claims
-            .as_object()
-            .ok_or_else(|| invalid("malformed claims"))?;
+        let c = verified.claims.as_object().ok_or_else(|| invalid("malformed claims"))?;
         let cfg = self.config();
         let str_claim = |k: &str| c.get(k).and_then(Value::as_str);
         if str_claim("iss") != Some(cfg.issuer.as_str()) {
@@ -215,24 +183,15 @@ impl Provider {
         if !aud_ok {
             return Err(invalid("the token is for another audience"));
         }
-        let exp = c
-            .get("exp")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| invalid("the token has no expiry"))?;
+        let exp = c.get("exp").and_then(Value::as_i64).ok_or_else(|| invalid("the token has no expiry"))?;
         if exp <= crate::time::now() {
             return Err(invalid("the token has expired"));
         }
         let info = TokenInfo {
-            sub: str_claim("sub")
-                .ok_or_else(|| invalid("no subject"))?
-                .to_string(),
-            client_id: str_claim("client_id")
-                .ok_or_else(|| invalid("no client_id"))?
-                .to_string(),
+            sub: str_claim("sub").ok_or_else(|| invalid("no subject"))?.to_string(),
+            client_id: str_claim("client_id").ok_or_else(|| invalid("no client_id"))?.to_string(),
             scopes: scopes::split(str_claim("scope").unwrap_or("")),
-            jti: str_claim("jti")
-                .ok_or_else(|| invalid("no jti"))?
-                .to_string(),
+            jti: str_claim("jti").ok_or_else(|| invalid("no jti"))?.to_string(),
             iat: c.get("iat").and_then(Value::as_i64).unwrap_or(0),
             exp,
             claims: c.clone(),
@@ -243,11 +202,7 @@ impl Provider {
                 _ => return Err(invalid("the token has been revoked")),
             }
         }
-        let missing: Vec<&str> = required_scopes
-            .iter()
-            .copied()
-            .filter(|s| !info.has_scope(s))
-            .collect();
+        let missing: Vec<&str> = required_scopes.iter().copied().filter(|s| !info.has_scope(s)).collect();
         if !missing.is_empty() {
             return Err(Error::new(
                 ErrorKind::InsufficientScope,
@@ -287,15 +242,12 @@ impl Provider {
 /// The bearer token of a resource request: `Authorization: Bearer` or (POST) a form `access_token`,
 /// never both (RFC 6750 §2).
 pub fn bearer_token(req: &Request) -> Result<String> {
-    let header = req
-        .single_header("authorization")
-        .map_err(|_| Error::invalid_request("repeated Authorization header"))?;
+    let header =
+        req.single_header("authorization").map_err(|_| Error::invalid_request("repeated Authorization header"))?;
     let from_header = match header {
         Some(h) => {
-            let (scheme, value) = h
-                .trim()
-                .split_once(' ')
-                .ok_or_else(|| Error::invalid_token("malformed Authorization header"))?;
+            let (scheme, value) =
+                h.trim().split_once(' ').ok_or_else(|| Error::invalid_token("malformed Authorization header"))?;
             if !scheme.eq_ignore_ascii_case("bearer") || value.trim().is_empty() {
                 return Err(Error::invalid_token("expected a Bearer token"));
             }
@@ -303,18 +255,13 @@ pub fn bearer_token(req: &Request) -> Result<String> {
         }
         None => None,
     };
-    let from_form =
-        if req.method == "POST" && req.content_type_is("application/x-www-form-urlencoded") {
-            Params::parse(&req.body)?
-                .get("access_token")?
-                .map(str::to_string)
-        } else {
-            None
-        };
+    let from_form = if req.method == "POST" && req.content_type_is("application/x-www-form-urlencoded") {
+        Params::parse(&req.body)?.get("access_token")?.map(str::to_string)
+    } else {
+        None
+    };
     match (from_header, from_form) {
-        (Some(_), Some(_)) => Err(Error::invalid_request(
-            "send the token once, not in two places",
-        )),
+        (Some(_), Some(_)) => Err(Error::invalid_request("send the token once, not in two places")),
         (Some(t), None) | (None, Some(t)) => Ok(t),
         (None, None) => Err(Error::new(ErrorKind::InvalidToken, "")),
     }
@@ -326,11 +273,7 @@ pub fn bearer_error(e: &Error) -> Response {
     if !e.message().is_empty() || e.kind() != ErrorKind::InvalidToken {
         challenge.push_str(&format!(", error=\"{}\"", e.kind().code()));
         if !e.message().is_empty() {
-            let desc: String = e
-                .message()
-                .chars()
-                .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
-                .collect();
+            let desc: String = e.message().chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
             challenge.push_str(&format!(", error_description=\"{desc}\""));
         }
     }
@@ -343,25 +286,19 @@ pub fn bearer_error(e: &Error) -> Response {
     } else {
         json!({"error": e.kind().code(), "error_description": e.message()})
     };
-    Response::json(status, &body)
-        .no_store()
-        .with_header("www-authenticate", &challenge)
+    Response::json(status, &body).no_store().with_header("www-authenticate", &challenge)
 }
 
 /// RFC 7636 §4.1: 43-128 characters of `[A-Za-z0-9-._~]`.
 fn valid_verifier(v: &str) -> bool {
-    (43..=128).contains(&v.len())
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 /// `at_hash`: base64url of the left half of the hash of the token, with the JWS algorithm's hash
 /// (SHA-256 for RS256/ES256, SHA-512 for Ed25519).
 fn half_hash(alg: SigningAlg, token: &str) -> String {
     let d = match alg {
-        SigningAlg::EdDSA => {
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, token.as_bytes())
-        }
+        SigningAlg::EdDSA => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, token.as_bytes()),
         _ => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()),
     };
     let bytes = d.as_ref();

@@ -9,31 +9,15 @@ use serde_json::json;
 #[tokio::test]
 async fn discovery_and_jwks_are_issuer_consistent() {
     for env in envs().await {
-        for path in [
-            "/.well-known/openid-configuration",
-            "/.well-known/oauth-authorization-server",
-        ] {
-            let d = env
-                .call(connectivly::Request::new("GET", path))
-                .await
-                .body_json()
-                .unwrap();
+        for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+            let d = env.call(connectivly::Request::new("GET", path)).await.body_json().unwrap();
             assert_eq!(d["issuer"], ISSUER);
             assert_eq!(d["token_endpoint"], format!("{ISSUER}/oauth2/token"));
             assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
             assert_eq!(d["authorization_response_iss_parameter_supported"], true);
-            assert!(
-                d["scopes_supported"]
-                    .as_array()
-                    .unwrap()
-                    .contains(&json!("photos:read"))
-            );
+            assert!(d["scopes_supported"].as_array().unwrap().contains(&json!("photos:read")));
         }
-        let jwks = env
-            .call(connectivly::Request::new("GET", "/.well-known/jwks.json"))
-            .await
-            .body_json()
-            .unwrap();
+        let jwks = env.call(connectivly::Request::new("GET", "/.well-known/jwks.json")).await.body_json().unwrap();
         let k = &jwks["keys"][0];
         assert_eq!(k["alg"], "RS256");
         assert_eq!(k["use"], "sig");
@@ -54,14 +38,7 @@ async fn confidential_client_full_flow_with_consent() {
         let code = q(&loc, "code").unwrap();
 
         let r = env
-            .token(
-                &client,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT),
-                ],
-            )
+            .token(&client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)])
             .await;
         assert_eq!(r.status, 200, "[{}] {:?}", env.kind, r.body_json());
         assert_eq!(r.get_header("cache-control"), Some("no-store"));
@@ -95,25 +72,14 @@ async fn confidential_client_full_flow_with_consent() {
         };
         assert_eq!(idc["at_hash"], expected_at_hash);
 
-        let info = env
-            .provider
-            .verify_access_token(at, &["openid"])
-            .await
-            .unwrap();
+        let info = env.provider.verify_access_token(at, &["openid"]).await.unwrap();
         assert_eq!(info.sub, "user-42");
         assert_eq!(info.client_id, *cid);
-        let e = env
-            .provider
-            .verify_access_token(at, &["photos:read"])
-            .await
-            .unwrap_err();
+        let e = env.provider.verify_access_token(at, &["photos:read"]).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InsufficientScope);
 
         let ui = env
-            .call(
-                connectivly::Request::new("GET", "/oauth2/userinfo")
-                    .header("Authorization", &format!("Bearer {at}")),
-            )
+            .call(connectivly::Request::new("GET", "/oauth2/userinfo").header("Authorization", &format!("Bearer {at}")))
             .await;
         assert_eq!(ui.status, 200);
         let ui = ui.body_json().unwrap();
@@ -133,14 +99,7 @@ async fn approved_scope_subset_limits_claims() {
         let loc = flow_to_code(&env, &client, &[], a).await;
         let code = q(&loc, "code").unwrap();
         let t = env
-            .token(
-                &client,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT),
-                ],
-            )
+            .token(&client, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)])
             .await;
         let t = t.body_json().unwrap();
         assert_eq!(t["scope"], "openid profile");
@@ -150,9 +109,7 @@ async fn approved_scope_subset_limits_claims() {
 
         // A scope that was not requested cannot be granted.
         let mut b = Browser::default();
-        let id = b
-            .start(&env, &authorize_url(&client.client.client_id, &[]))
-            .await;
+        let id = b.start(&env, &authorize_url(&client.client.client_id, &[])).await;
         let r = env
             .api(
                 "POST",
@@ -172,15 +129,10 @@ async fn public_client_requires_pkce_s256() {
         assert!(client.client_secret.is_none());
         let cid = client.client.client_id.clone();
         let (verifier, challenge) = pkce();
-        let pk = [
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ];
+        let pk = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
 
         // Without a challenge: an error at the client's redirect URI.
-        let r = Browser::default()
-            .authorize(&env, &authorize_url(&cid, &[]))
-            .await;
+        let r = Browser::default().authorize(&env, &authorize_url(&cid, &[])).await;
         assert_eq!(r.status, 302);
         let loc = r.get_header("location").unwrap();
         assert!(loc.starts_with(REDIRECT));
@@ -192,30 +144,14 @@ async fn public_client_requires_pkce_s256() {
         let r = Browser::default()
             .authorize(
                 &env,
-                &authorize_url(
-                    &cid,
-                    &[
-                        ("code_challenge", verifier.as_str()),
-                        ("code_challenge_method", "plain"),
-                    ],
-                ),
+                &authorize_url(&cid, &[("code_challenge", verifier.as_str()), ("code_challenge_method", "plain")]),
             )
             .await;
-        assert_eq!(
-            q(r.get_header("location").unwrap(), "error").as_deref(),
-            Some("invalid_request")
-        );
+        assert_eq!(q(r.get_header("location").unwrap(), "error").as_deref(), Some("invalid_request"));
         // So is a challenge without a method (it would default to plain).
-        let r = Browser::default()
-            .authorize(
-                &env,
-                &authorize_url(&cid, &[("code_challenge", challenge.as_str())]),
-            )
-            .await;
-        assert_eq!(
-            q(r.get_header("location").unwrap(), "error").as_deref(),
-            Some("invalid_request")
-        );
+        let r =
+            Browser::default().authorize(&env, &authorize_url(&cid, &[("code_challenge", challenge.as_str())])).await;
+        assert_eq!(q(r.get_header("location").unwrap(), "error").as_deref(), Some("invalid_request"));
 
         let base = |code: &str| {
             vec![
@@ -234,10 +170,7 @@ async fn public_client_requires_pkce_s256() {
         let loc = flow_to_code(&env, &client, &pk, approval("u")).await;
         let code = q(&loc, "code").unwrap();
         let r = env.call(form(base(&code))).await;
-        assert_eq!(
-            (r.status, r.body_json().unwrap()["error"].clone()),
-            (400, json!("invalid_grant"))
-        );
+        assert_eq!((r.status, r.body_json().unwrap()["error"].clone()), (400, json!("invalid_grant")));
         let mut wrong = base(&code);
         wrong.push(("code_verifier", pkce().0));
         let r = env.call(form(wrong)).await;
@@ -304,11 +237,7 @@ async fn unverified_redirect_uris_never_redirect() {
             let r = Browser::default().authorize(&env, &url).await;
             assert_eq!(r.status, 400, "{v}");
             assert!(r.get_header("location").is_none(), "{v}");
-            assert!(
-                r.get_header("content-type")
-                    .unwrap()
-                    .starts_with("text/html")
-            );
+            assert!(r.get_header("content-type").unwrap().starts_with("text/html"));
         }
         // Unknown client, missing client, duplicated client_id: the same page.
         for url in [
@@ -334,26 +263,15 @@ async fn mass_assignment_has_no_effect() {
                 &env,
                 &authorize_url(
                     &client.client.client_id,
-                    &[
-                        ("approved", "true"),
-                        ("userid", "victim"),
-                        ("user", "victim"),
-                        ("status", "completed"),
-                    ],
+                    &[("approved", "true"), ("userid", "victim"), ("user", "victim"), ("status", "completed")],
                 ),
             )
             .await;
-        let s = env
-            .api("GET", &format!("/api/auth_session/{id}"), None)
-            .await
-            .body_json()
-            .unwrap();
+        let s = env.api("GET", &format!("/api/auth_session/{id}"), None).await.body_json().unwrap();
         assert_eq!(s["status"], "pending");
         assert!(s["user"].is_null());
         // The consent page is not reachable before the host approves.
-        let (page, csrf) = b
-            .consent_form(&env, &format!("{ISSUER}/consent/{id}"))
-            .await;
+        let (page, csrf) = b.consent_form(&env, &format!("{ISSUER}/consent/{id}")).await;
         assert_eq!(page.status, 400);
         assert!(csrf.is_none());
     }
@@ -366,11 +284,7 @@ async fn codes_are_single_use_and_bound() {
         let other = env.client(false).await;
         let loc = flow_to_code(&env, &client, &[], approval("u")).await;
         let code = q(&loc, "code").unwrap();
-        let ok_form = [
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-        ];
+        let ok_form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT)];
 
         // Another client, another redirect_uri: refused, and the code is not burnt by them.
         let r = env.token(&other, &ok_form).await;
@@ -386,20 +300,12 @@ async fn codes_are_single_use_and_bound() {
             )
             .await;
         assert_eq!(r.body_json().unwrap()["error"], "invalid_grant");
-        let r = env
-            .token(
-                &client,
-                &[("grant_type", "authorization_code"), ("code", &code)],
-            )
-            .await;
+        let r = env.token(&client, &[("grant_type", "authorization_code"), ("code", &code)]).await;
         assert_eq!(r.body_json().unwrap()["error"], "invalid_grant");
 
         let r = env.token(&client, &ok_form).await;
         assert_eq!(r.status, 200);
-        let at = r.body_json().unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let at = r.body_json().unwrap()["access_token"].as_str().unwrap().to_string();
         assert!(env.provider.verify_access_token(&at, &[]).await.is_ok());
 
         // Replay: refused, and what the code produced is revoked.
@@ -407,38 +313,17 @@ async fn codes_are_single_use_and_bound() {
         assert_eq!(r.status, 400);
         assert_eq!(r.body_json().unwrap()["error"], "invalid_grant");
         assert_eq!(r.get_header("cache-control"), Some("no-store"));
-        assert_eq!(
-            env.provider
-                .verify_access_token(&at, &[])
-                .await
-                .unwrap_err()
-                .kind(),
-            ErrorKind::InvalidToken
-        );
+        assert_eq!(env.provider.verify_access_token(&at, &[]).await.unwrap_err().kind(), ErrorKind::InvalidToken);
         let ui = env
-            .call(
-                connectivly::Request::new("GET", "/oauth2/userinfo")
-                    .header("Authorization", &format!("Bearer {at}")),
-            )
+            .call(connectivly::Request::new("GET", "/oauth2/userinfo").header("Authorization", &format!("Bearer {at}")))
             .await;
         assert_eq!(ui.status, 401);
-        assert!(
-            ui.get_header("www-authenticate")
-                .unwrap()
-                .contains("invalid_token")
-        );
+        assert!(ui.get_header("www-authenticate").unwrap().contains("invalid_token"));
 
         // Garbage codes.
         for bad in ["", "x", "cly_ac_", &format!("{code}x")] {
             let r = env
-                .token(
-                    &client,
-                    &[
-                        ("grant_type", "authorization_code"),
-                        ("code", bad),
-                        ("redirect_uri", REDIRECT),
-                    ],
-                )
+                .token(&client, &[("grant_type", "authorization_code"), ("code", bad), ("redirect_uri", REDIRECT)])
                 .await;
             assert_eq!(r.status, 400, "{bad}");
         }
@@ -454,18 +339,11 @@ async fn code_redemption_races_have_one_winner() {
         let mut tasks = Vec::new();
         for _ in 0..40 {
             let p = env.provider.clone();
-            let (id, secret) = (
-                client.client.client_id.clone(),
-                client.client_secret.clone().unwrap(),
-            );
+            let (id, secret) = (client.client.client_id.clone(), client.client_secret.clone().unwrap());
             let code = code.clone();
             tasks.push(tokio::spawn(async move {
                 let req = connectivly::Request::new("POST", "/oauth2/token")
-                    .form(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", &code),
-                        ("redirect_uri", REDIRECT),
-                    ])
+                    .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)])
                     .header("Authorization", &basic(&id, &secret));
                 p.handle(req).await.status
             }));
@@ -474,12 +352,7 @@ async fn code_redemption_races_have_one_winner() {
         for t in tasks {
             statuses.push(t.await.unwrap());
         }
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 200).count(),
-            1,
-            "[{}] {statuses:?}",
-            env.kind
-        );
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "[{}] {statuses:?}", env.kind);
         assert!(statuses.iter().all(|s| *s == 200 || *s == 400));
     }
 }
@@ -489,11 +362,7 @@ async fn client_authentication_failures() {
     for env in envs().await {
         let client = env.client(false).await;
         let cid = client.client.client_id.clone();
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", "cly_ac_x"),
-            ("redirect_uri", REDIRECT),
-        ];
+        let form = [("grant_type", "authorization_code"), ("code", "cly_ac_x"), ("redirect_uri", REDIRECT)];
         let req = |auth: Option<&str>| {
             let r = connectivly::Request::new("POST", "/oauth2/token").form(&form);
             match auth {
@@ -533,10 +402,7 @@ async fn client_authentication_failures() {
                         ("client_id", &cid),
                         ("client_secret", client.client_secret.as_deref().unwrap()),
                     ])
-                    .header(
-                        "Authorization",
-                        &basic(&cid, client.client_secret.as_deref().unwrap()),
-                    ),
+                    .header("Authorization", &basic(&cid, client.client_secret.as_deref().unwrap())),
             )
             .await;
         assert_eq!(r.status, 400);
@@ -553,16 +419,7 @@ async fn client_authentication_failures() {
             .await;
         assert_eq!(r.status, 200);
         // Unsupported grant and missing grant_type.
-        let r = env
-            .token(
-                &client,
-                &[
-                    ("grant_type", "password"),
-                    ("username", "a"),
-                    ("password", "b"),
-                ],
-            )
-            .await;
+        let r = env.token(&client, &[("grant_type", "password"), ("username", "a"), ("password", "b")]).await;
         assert_eq!(r.body_json().unwrap()["error"], "unsupported_grant_type");
         let r = env.token(&client, &[("code", "x")]).await;
         assert_eq!(r.body_json().unwrap()["error"], "invalid_request");
@@ -577,41 +434,24 @@ async fn deny_paths_deliver_access_denied() {
         // Host denies.
         let mut b = Browser::default();
         let id = b.start(&env, &authorize_url(&cid, &[])).await;
-        let r = env
-            .api("POST", &format!("/api/auth_session/{id}/deny"), None)
-            .await;
-        let loc = r.body_json().unwrap()["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let r = env.api("POST", &format!("/api/auth_session/{id}/deny"), None).await;
+        let loc = r.body_json().unwrap()["redirect_uri"].as_str().unwrap().to_string();
         assert!(loc.starts_with(REDIRECT));
         assert_eq!(q(&loc, "error").as_deref(), Some("access_denied"));
         assert_eq!(q(&loc, "state").as_deref(), Some("st-123"));
         assert_eq!(q(&loc, "iss").as_deref(), Some(ISSUER));
-        let r = env
-            .api(
-                "POST",
-                &format!("/api/auth_session/{id}/approve"),
-                Some(approval("u")),
-            )
-            .await;
+        let r = env.api("POST", &format!("/api/auth_session/{id}/approve"), Some(approval("u"))).await;
         assert_eq!(r.status, 409);
 
         // User denies on the consent page.
         let mut b = Browser::default();
         let id = b.start(&env, &authorize_url(&cid, &[])).await;
-        let next = env
-            .api(
-                "POST",
-                &format!("/api/auth_session/{id}/approve"),
-                Some(approval("u")),
-            )
-            .await
-            .body_json()
-            .unwrap()["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let next =
+            env.api("POST", &format!("/api/auth_session/{id}/approve"), Some(approval("u"))).await.body_json().unwrap()
+                ["redirect_uri"]
+                .as_str()
+                .unwrap()
+                .to_string();
         assert_eq!(next, format!("{ISSUER}/consent/{id}"));
         let (_, csrf) = b.consent_form(&env, &next).await;
         let r = b.decide(&env, &next, &csrf.unwrap(), "deny").await;
@@ -629,37 +469,23 @@ async fn consent_is_bound_to_the_browser_and_csrf_protected() {
     for env in envs().await {
         let client = env.client(false).await;
         let mut b = Browser::default();
-        let id = b
-            .start(&env, &authorize_url(&client.client.client_id, &[]))
-            .await;
-        let next = env
-            .api(
-                "POST",
-                &format!("/api/auth_session/{id}/approve"),
-                Some(approval("u")),
-            )
-            .await
-            .body_json()
-            .unwrap()["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = b.start(&env, &authorize_url(&client.client.client_id, &[])).await;
+        let next =
+            env.api("POST", &format!("/api/auth_session/{id}/approve"), Some(approval("u"))).await.body_json().unwrap()
+                ["redirect_uri"]
+                .as_str()
+                .unwrap()
+                .to_string();
         let (page, csrf) = b.consent_form(&env, &next).await;
         let csrf = csrf.unwrap();
         assert_eq!(page.get_header("x-frame-options"), Some("DENY"));
-        assert!(
-            page.get_header("content-security-policy")
-                .unwrap()
-                .contains("frame-ancestors 'none'")
-        );
+        assert!(page.get_header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
         let html = String::from_utf8_lossy(&page.body);
         assert!(html.contains("Photo Printer") && html.contains("See your email address"));
 
         // Another browser: no page, no submission.
         let mut attacker = Browser::default();
-        let _ = attacker
-            .start(&env, &authorize_url(&client.client.client_id, &[]))
-            .await; // has its own cookie
+        let _ = attacker.start(&env, &authorize_url(&client.client.client_id, &[])).await; // has its own cookie
         for br in [Browser::default(), attacker] {
             let (p, c) = br.consent_form(&env, &next).await;
             assert_eq!(p.status, 403);
@@ -668,12 +494,7 @@ async fn consent_is_bound_to_the_browser_and_csrf_protected() {
         }
         // Right browser, wrong or missing CSRF token.
         assert_eq!(b.decide(&env, &next, "forged", "allow").await.status, 403);
-        assert_eq!(
-            env.call(b.request("POST", &next).form(&[("decision", "allow")]))
-                .await
-                .status,
-            403
-        );
+        assert_eq!(env.call(b.request("POST", &next).form(&[("decision", "allow")])).await.status, 403);
         // Still pending consent; the real submission works once.
         let r = b.decide(&env, &next, &csrf, "allow").await;
         assert_eq!(r.status, 302);
@@ -694,15 +515,9 @@ async fn consent_skipping_rules() {
         assert!(q(&loc, "code").is_some());
         // ...unless the client asked for prompt=consent.
         let mut b = Browser::default();
-        let id = b
-            .start(&env, &authorize_url(&cid, &[("prompt", "consent")]))
-            .await;
+        let id = b.start(&env, &authorize_url(&cid, &[("prompt", "consent")])).await;
         let next = env
-            .api(
-                "POST",
-                &format!("/api/auth_session/{id}/approve"),
-                Some(a.clone()),
-            )
+            .api("POST", &format!("/api/auth_session/{id}/approve"), Some(a.clone()))
             .await
             .body_json()
             .unwrap()["redirect_uri"]
@@ -712,21 +527,13 @@ async fn consent_skipping_rules() {
         assert!(next.starts_with(&format!("{ISSUER}/consent/")));
         // prompt=none when consent would be needed → consent_required at the client.
         let mut b = Browser::default();
-        let id = b
-            .start(&env, &authorize_url(&cid, &[("prompt", "none")]))
-            .await;
-        let next = env
-            .api(
-                "POST",
-                &format!("/api/auth_session/{id}/approve"),
-                Some(approval("u")),
-            )
-            .await
-            .body_json()
-            .unwrap()["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = b.start(&env, &authorize_url(&cid, &[("prompt", "none")])).await;
+        let next =
+            env.api("POST", &format!("/api/auth_session/{id}/approve"), Some(approval("u"))).await.body_json().unwrap()
+                ["redirect_uri"]
+                .as_str()
+                .unwrap()
+                .to_string();
         assert_eq!(q(&next, "error").as_deref(), Some("consent_required"));
         // First-party clients skip consent.
         let fp = env
@@ -751,41 +558,24 @@ async fn authorize_errors_redirect_with_state_and_iss() {
         let cid = client.client.client_id.clone();
         for (extra, err) in [
             (vec![("scope", "openid admin")], "invalid_scope"),
-            (
-                vec![("response_type", "token")],
-                "unsupported_response_type",
-            ),
+            (vec![("response_type", "token")], "unsupported_response_type"),
             (vec![("prompt", "none login")], "invalid_request"),
             (vec![("max_age", "-1")], "invalid_request"),
             (vec![("request", "eyJ")], "request_not_supported"),
             (vec![("response_mode", "fragment")], "invalid_request"),
-            (
-                vec![
-                    ("code_challenge", "short"),
-                    ("code_challenge_method", "S256"),
-                ],
-                "invalid_request",
-            ),
+            (vec![("code_challenge", "short"), ("code_challenge_method", "S256")], "invalid_request"),
         ] {
             let mut url = authorize_url(&cid, &[]);
             for (k, v) in &extra {
                 // Replace or append the parameter.
                 let needle = format!("{k}=");
-                let found = url
-                    .find(&format!("&{needle}"))
-                    .or_else(|| url.find(&format!("?{needle}")));
+                let found = url.find(&format!("&{needle}")).or_else(|| url.find(&format!("?{needle}")));
                 if let Some(at) = found {
                     let start = at + 1;
-                    let end = url[start..]
-                        .find('&')
-                        .map(|e| start + e)
-                        .unwrap_or(url.len());
+                    let end = url[start..].find('&').map(|e| start + e).unwrap_or(url.len());
                     url.replace_range(
                         start..end,
-                        &format!(
-                            "{k}={}",
-                            url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
-                        ),
+                        &format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()),
                     );
                 } else {
                     url.push_str(&format!(
@@ -813,15 +603,10 @@ async fn host_api_sessions() {
         let id = b
             .start(
                 &env,
-                &authorize_url(
-                    &client.client.client_id,
-                    &[("login_hint", "ann@example.com"), ("max_age", "300")],
-                ),
+                &authorize_url(&client.client.client_id, &[("login_hint", "ann@example.com"), ("max_age", "300")]),
             )
             .await;
-        let r = env
-            .api("GET", &format!("/api/auth_session/{id}"), None)
-            .await;
+        let r = env.api("GET", &format!("/api/auth_session/{id}"), None).await;
         assert_eq!(r.status, 200);
         let s = r.body_json().unwrap();
         assert_eq!(s["client"]["client_id"], client.client.client_id.as_str());
@@ -842,25 +627,10 @@ async fn host_api_sessions() {
             assert_eq!(env.call(req).await.status, 401);
         }
         // Unknown / malformed ids.
-        for bad in [
-            "cly_ses_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-            "12345",
-            "%00",
-        ] {
+        for bad in ["cly_ses_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "12345", "%00"] {
+            assert_eq!(env.api("GET", &format!("/api/auth_session/{bad}"), None).await.status, 404);
             assert_eq!(
-                env.api("GET", &format!("/api/auth_session/{bad}"), None)
-                    .await
-                    .status,
-                404
-            );
-            assert_eq!(
-                env.api(
-                    "POST",
-                    &format!("/api/auth_session/{bad}/approve"),
-                    Some(approval("u"))
-                )
-                .await
-                .status,
+                env.api("POST", &format!("/api/auth_session/{bad}/approve"), Some(approval("u"))).await.status,
                 404
             );
         }
@@ -872,13 +642,7 @@ async fn host_api_sessions() {
             json!({"user": "u", "approved": true}),
             json!([1]),
         ] {
-            let r = env
-                .api(
-                    "POST",
-                    &format!("/api/auth_session/{id}/approve"),
-                    Some(body.clone()),
-                )
-                .await;
+            let r = env.api("POST", &format!("/api/auth_session/{id}/approve"), Some(body.clone())).await;
             assert_eq!(r.status, 400, "{body}");
         }
         let r = env
@@ -890,31 +654,11 @@ async fn host_api_sessions() {
             .await;
         assert_eq!(r.status, 400);
         // Approve once; the second is a conflict.
-        assert_eq!(
-            env.api(
-                "POST",
-                &format!("/api/auth_session/{id}/approve"),
-                Some(approval("u"))
-            )
-            .await
-            .status,
-            200
-        );
-        let r = env
-            .api(
-                "POST",
-                &format!("/api/auth_session/{id}/approve"),
-                Some(approval("u")),
-            )
-            .await;
+        assert_eq!(env.api("POST", &format!("/api/auth_session/{id}/approve"), Some(approval("u"))).await.status, 200);
+        let r = env.api("POST", &format!("/api/auth_session/{id}/approve"), Some(approval("u"))).await;
         assert_eq!(r.status, 409);
         assert_eq!(r.body_json().unwrap()["error"], "already_used");
-        assert_eq!(
-            env.api("POST", &format!("/api/auth_session/{id}/deny"), None)
-                .await
-                .status,
-            409
-        );
+        assert_eq!(env.api("POST", &format!("/api/auth_session/{id}/deny"), None).await.status, 409);
     }
 }
 
@@ -923,28 +667,15 @@ async fn approve_and_deny_race_has_one_winner() {
     for env in envs().await {
         let client = env.client(false).await;
         for _ in 0..10 {
-            let id = Browser::default()
-                .start(&env, &authorize_url(&client.client.client_id, &[]))
-                .await;
+            let id = Browser::default().start(&env, &authorize_url(&client.client.client_id, &[])).await;
             let (p1, p2) = (env.provider.clone(), env.provider.clone());
             let (i1, i2) = (id.clone(), id.clone());
             let a = tokio::spawn(async move {
-                p1.approve(
-                    &i1,
-                    connectivly::Approval {
-                        skip_consent: true,
-                        ..connectivly::Approval::new("u")
-                    },
-                )
-                .await
+                p1.approve(&i1, connectivly::Approval { skip_consent: true, ..connectivly::Approval::new("u") }).await
             });
             let d = tokio::spawn(async move { p2.deny(&i2, Default::default()).await });
             let (a, d) = (a.await.unwrap(), d.await.unwrap());
-            assert!(
-                a.is_ok() ^ d.is_ok(),
-                "[{}] approve {a:?} deny {d:?}",
-                env.kind
-            );
+            assert!(a.is_ok() ^ d.is_ok(), "[{}] approve {a:?} deny {d:?}", env.kind);
             let loser = a.err().or(d.err()).unwrap();
             assert_eq!(loser.kind(), ErrorKind::AlreadyUsed);
         }
@@ -964,19 +695,9 @@ async fn login_url_with_query_is_appended_to() {
         })
         .await
         .unwrap();
-    let r = p
-        .handle(connectivly::Request::new(
-            "GET",
-            &authorize_url(&c.client.client_id, &[]),
-        ))
-        .await;
+    let r = p.handle(connectivly::Request::new("GET", &authorize_url(&c.client.client_id, &[]))).await;
     let loc = r.get_header("location").unwrap();
-    assert!(
-        loc.starts_with("https://app.example.com/login?next=%2Fhome&token=cly_ses_"),
-        "{loc}"
-    );
+    assert!(loc.starts_with("https://app.example.com/login?next=%2Fhome&token=cly_ses_"), "{loc}");
     let cookie = r.get_header("set-cookie").unwrap();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure")
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"));
 }

@@ -19,7 +19,11 @@ async fn handle(State(provider): State<Provider>, req: Request) -> Response {
     let body = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            return (StatusCode::PAYLOAD_TOO_LARGE, [("content-type", "application/json")], r#"{"error":"invalid_request","error_description":"the request body is too large"}"#)
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                [("content-type", "application/json")],
+                r#"{"error":"invalid_request","error_description":"the request body is too large"}"#,
+            )
                 .into_response();
         }
     };
@@ -30,11 +34,7 @@ async fn handle(State(provider): State<Provider>, req: Request) -> Response {
         headers: parts
             .headers
             .iter()
-            .filter_map(|(k, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (k.as_str().to_string(), v.to_string()))
-            })
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
             .collect(),
         body: body.to_vec(),
     };
@@ -53,11 +53,7 @@ async fn handle(State(provider): State<Provider>, req: Request) -> Response {
 
 fn into_axum(resp: connectivly::Response, head: bool) -> Response {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut out = Response::new(if head {
-        Body::empty()
-    } else {
-        Body::from(resp.body)
-    });
+    let mut out = Response::new(if head { Body::empty() } else { Body::from(resp.body) });
     *out.status_mut() = status;
     for (k, v) in resp.headers {
         if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {

@@ -22,10 +22,8 @@ pub enum ApiKeyLine {
 
 pub async fn run(provider: &Provider, demo_redirect_uri: &str) -> Result<Banner> {
     let new_key = provider.ensure_api_key().await?;
-    let first_run = provider
-        .store()
-        .insert_setting_if_absent(SETTING_BOOTSTRAPPED, &connectivly::time::now().to_string())
-        .await?;
+    let first_run =
+        provider.store().insert_setting_if_absent(SETTING_BOOTSTRAPPED, &connectivly::time::now().to_string()).await?;
     let mut clients = Vec::new();
     if first_run {
         for n in 1..=2 {
@@ -36,11 +34,7 @@ pub async fn run(provider: &Provider, demo_redirect_uri: &str) -> Result<Banner>
                     ..Default::default()
                 })
                 .await?;
-            clients.push((
-                created.client.name,
-                created.client.client_id,
-                created.client_secret,
-            ));
+            clients.push((created.client.name, created.client.client_id, created.client_secret));
         }
     } else {
         for c in provider.list_clients(None).await?.into_iter().take(10) {
@@ -52,11 +46,7 @@ pub async fn run(provider: &Provider, demo_redirect_uri: &str) -> Result<Banner>
         (Some(k), false) => ApiKeyLine::New(k),
         (None, false) => ApiKeyLine::Unchanged,
     };
-    Ok(Banner {
-        api_key,
-        clients,
-        first_run,
-    })
+    Ok(Banner { api_key, clients, first_run })
 }
 
 impl Banner {

@@ -7,11 +7,7 @@ use std::io::Write;
 use crate::settings::Settings;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "connectivly",
-    version,
-    about = "OAuth 2.1 + OpenID Connect for your app, which keeps its own login."
-)]
+#[command(name = "connectivly", version, about = "OAuth 2.1 + OpenID Connect for your app, which keeps its own login.")]
 pub struct Cli {
     /// Database URL (overrides CONNECTIVLY_DATABASE_URL; default sqlite://connectivly.db).
     #[arg(long, global = true)]
@@ -73,9 +69,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let provider = Provider::open(settings.core.clone()).await?;
     let mut out = std::io::stdout().lock();
     let w = |out: &mut std::io::StdoutLock<'_>, s: String| {
-        out.write_all(s.as_bytes())
-            .and_then(|_| out.flush())
-            .map_err(|e| Error::internal(format!("stdout: {e}")))
+        out.write_all(s.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::internal(format!("stdout: {e}")))
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -84,10 +78,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::RotateApiKey => {
             let key = provider.rotate_api_key().await?;
-            w(
-                &mut out,
-                format!("API Key: {key}\nRestart running servers to drop the old key.\n"),
-            )
+            w(&mut out, format!("API Key: {key}\nRestart running servers to drop the old key.\n"))
         }
         Command::Clients(ClientsCommand::Create(a)) => {
             let c = provider
@@ -128,11 +119,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let c = provider.rotate_client_secret(&client_id).await?;
             w(
                 &mut out,
-                format!(
-                    "Client ID: {}\nClient Secret: {}\n",
-                    c.client.client_id,
-                    c.client_secret.unwrap_or_default()
-                ),
+                format!("Client ID: {}\nClient Secret: {}\n", c.client.client_id, c.client_secret.unwrap_or_default()),
             )
         }
     }
@@ -146,11 +133,7 @@ async fn serve(settings: Settings, provider: Provider) -> Result<()> {
         .map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
     {
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(
-            banner
-                .render(provider.issuer(), &settings.core.database_url)
-                .as_bytes(),
-        );
+        let _ = out.write_all(banner.render(provider.issuer(), &settings.core.database_url).as_bytes());
         let _ = out.flush();
     }
     tracing::info!(%addr, issuer = provider.issuer(), "listening");

@@ -2,10 +2,7 @@
 
 use clap::Parser;
 
-mod app;
-mod bootstrap;
-mod cli;
-mod settings;
+use connectivly_server::cli;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -14,9 +14,7 @@ pub struct Settings {
 }
 
 fn var(name: &str) -> Option<String> {
-    std::env::var(format!("CONNECTIVLY_{name}"))
-        .ok()
-        .filter(|v| !v.trim().is_empty())
+    std::env::var(format!("CONNECTIVLY_{name}")).ok().filter(|v| !v.trim().is_empty())
 }
 
 fn seconds(name: &str, default: i64) -> Result<i64> {
@@ -27,24 +25,15 @@ fn seconds(name: &str, default: i64) -> Result<i64> {
             .parse::<i64>()
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                Error::config(format!(
-                    "CONNECTIVLY_{name} must be a positive number of seconds"
-                ))
-            }),
+            .ok_or_else(|| Error::config(format!("CONNECTIVLY_{name} must be a positive number of seconds"))),
     }
 }
 
 impl Settings {
     /// Reads the environment. `require_login_url` is false for subcommands that never serve flows.
-    pub fn from_env(
-        database_override: Option<String>,
-        require_login_url: bool,
-    ) -> Result<Settings> {
+    pub fn from_env(database_override: Option<String>, require_login_url: bool) -> Result<Settings> {
         let port: u16 = match var("PORT") {
-            Some(p) => p
-                .parse()
-                .map_err(|_| Error::config("CONNECTIVLY_PORT must be a port number"))?,
+            Some(p) => p.parse().map_err(|_| Error::config("CONNECTIVLY_PORT must be a port number"))?,
             None => 3000,
         };
         let login_url = match var("REDIRECT_URL") {
@@ -81,8 +70,7 @@ impl Settings {
             core,
             port,
             bind: var("BIND").unwrap_or_else(|| "0.0.0.0".into()),
-            demo_redirect_uri: var("DEMO_REDIRECT_URI")
-                .unwrap_or_else(|| "http://localhost:5000/auth".into()),
+            demo_redirect_uri: var("DEMO_REDIRECT_URI").unwrap_or_else(|| "http://localhost:5000/auth".into()),
         })
     }
 }
@@ -96,9 +84,7 @@ pub fn parse_scopes(s: &str) -> Result<Vec<ScopeDef>> {
             let (name, description) = entry.split_once('=').unwrap_or((entry, entry));
             let name = name.trim();
             if name.is_empty() {
-                return Err(Error::config(
-                    "CONNECTIVLY_SCOPES has an entry without a name",
-                ));
+                return Err(Error::config("CONNECTIVLY_SCOPES has an entry without a name"));
             }
             Ok(ScopeDef::new(name, description.trim()))
         })

@@ -31,8 +31,17 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import warnings
+
 import pytest
 import requests
+
+import authlib.deprecate  # noqa: E402  (installs its own "always" filter on import)
+
+with warnings.catch_warnings():
+    # authlib 1.x announces joserfc on import; the API used here is still supported.
+    warnings.simplefilter("ignore")
+    import authlib.jose  # noqa: F401
 
 BIN = os.environ.get("CONNECTIVLY_BIN", "/work/main/target/debug/connectivly")
 DEMO_REDIRECT_URI = "http://localhost:5000/auth"
@@ -226,6 +235,9 @@ class Server:
         for c in self.banner.clients:
             old = known.get(c.client_id)
             merged.append(Client(c.name, c.client_id, c.secret or (old.secret if old else None)))
+        # Keep the first run's order (Client 1, Client 2, ...) so indexes stay meaningful across restarts.
+        order = {c.client_id: i for i, c in enumerate(self.clients)}
+        merged.sort(key=lambda c: order.get(c.client_id, len(order)))
         self.clients = merged
         return self
 

@@ -56,10 +56,7 @@ impl Store for MemoryStore {
     }
     async fn insert_key_if_none(&self, key: &KeyRecord) -> Result<bool> {
         let mut g = self.lock();
-        if g.keys
-            .iter()
-            .any(|k| k.alg == key.alg && k.retired_at.is_none())
-        {
+        if g.keys.iter().any(|k| k.alg == key.alg && k.retired_at.is_none()) {
             return Ok(false);
         }
         g.keys.push(key.clone());
@@ -69,10 +66,7 @@ impl Store for MemoryStore {
     async fn insert_client(&self, client: &ClientRecord) -> Result<()> {
         let mut g = self.lock();
         if g.clients.contains_key(&client.client_id) {
-            return Err(crate::Error::new(
-                crate::ErrorKind::AlreadyUsed,
-                "a client with this id exists",
-            ));
+            return Err(crate::Error::new(crate::ErrorKind::AlreadyUsed, "a client with this id exists"));
         }
         g.clients.insert(client.client_id.clone(), client.clone());
         Ok(())
@@ -81,18 +75,9 @@ impl Store for MemoryStore {
         Ok(self.lock().clients.get(client_id).cloned())
     }
     async fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientRecord>> {
-        let mut v: Vec<ClientRecord> = self
-            .lock()
-            .clients
-            .values()
-            .filter(|c| owner.is_none() || c.owner.as_deref() == owner)
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then_with(|| a.client_id.cmp(&b.client_id))
-        });
+        let mut v: Vec<ClientRecord> =
+            self.lock().clients.values().filter(|c| owner.is_none() || c.owner.as_deref() == owner).cloned().collect();
+        v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.client_id.cmp(&b.client_id)));
         Ok(v)
     }
     async fn update_client(&self, client: &ClientRecord) -> Result<bool> {
@@ -110,9 +95,7 @@ impl Store for MemoryStore {
     }
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<()> {
-        self.lock()
-            .sessions
-            .insert(session.id_hash.clone(), session.clone());
+        self.lock().sessions.insert(session.id_hash.clone(), session.clone());
         Ok(())
     }
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {
@@ -135,16 +118,8 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn get_authorization_by_code(
-        &self,
-        code_hash: &str,
-    ) -> Result<Option<AuthorizationRecord>> {
-        Ok(self
-            .lock()
-            .authorizations
-            .values()
-            .find(|a| a.code_hash == code_hash)
-            .cloned())
+    async fn get_authorization_by_code(&self, code_hash: &str) -> Result<Option<AuthorizationRecord>> {
+        Ok(self.lock().authorizations.values().find(|a| a.code_hash == code_hash).cloned())
     }
     async fn get_authorization(&self, id: &str) -> Result<Option<AuthorizationRecord>> {
         Ok(self.lock().authorizations.get(id).cloned())
@@ -168,12 +143,7 @@ impl Store for MemoryStore {
 
     async fn revoke_client_authorizations(&self, client_id: &str) -> Result<u64> {
         let mut n = 0;
-        for a in self
-            .lock()
-            .authorizations
-            .values_mut()
-            .filter(|a| a.client_id == client_id && !a.revoked)
-        {
+        for a in self.lock().authorizations.values_mut().filter(|a| a.client_id == client_id && !a.revoked) {
             a.revoked = true;
             n += 1;
         }

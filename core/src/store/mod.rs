@@ -144,10 +144,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         authorization: Option<&AuthorizationRecord>,
     ) -> Result<bool>;
 
-    async fn get_authorization_by_code(
-        &self,
-        code_hash: &str,
-    ) -> Result<Option<AuthorizationRecord>>;
+    async fn get_authorization_by_code(&self, code_hash: &str) -> Result<Option<AuthorizationRecord>>;
     async fn get_authorization(&self, id: &str) -> Result<Option<AuthorizationRecord>>;
     /// Marks the code used if it was not; returns whether this call redeemed it.
     async fn redeem_code(&self, id: &str) -> Result<bool>;

@@ -5,17 +5,12 @@
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{
-    AuthorizationRecord, ClientRecord, SessionRecord, SessionStatus, Store, alg_from_str,
-    migrations,
-};
+use super::{AuthorizationRecord, ClientRecord, SessionRecord, SessionStatus, Store, alg_from_str, migrations};
 use crate::error::{Error, Result};
 use crate::keys::KeyRecord;
 use crate::scopes;
@@ -39,16 +34,8 @@ impl SqliteStore {
             // An in-memory database exists per connection: keep exactly one.
             .max_connections(if in_memory { 1 } else { 8 })
             .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(300))
-            })
-            .max_lifetime(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(1800))
-            })
+            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(300)) })
+            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
             .connect_with(opts)
             .await
             .map_err(|e| Error::storage(format!("cannot open the SQLite database: {e}")))?;
@@ -104,8 +91,7 @@ fn client_from_row(r: &SqliteRow) -> Result<ClientRecord> {
         secret_hash: r.try_get("secret_hash")?,
         name: r.try_get("name")?,
         owner: r.try_get("owner")?,
-        redirect_uris: serde_json::from_str(&uris)
-            .map_err(|_| Error::storage("corrupt redirect_uris"))?,
+        redirect_uris: serde_json::from_str(&uris).map_err(|_| Error::storage("corrupt redirect_uris"))?,
         public: r.try_get::<i64, _>("public")? != 0,
         first_party: r.try_get::<i64, _>("first_party")? != 0,
         logo_uri: r.try_get("logo_uri")?,
@@ -160,36 +146,32 @@ fn authorization_from_row(r: &SqliteRow) -> Result<AuthorizationRecord> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get_setting(&self, key: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE key = ?").bind(key).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("value")).transpose()?)
     }
     async fn insert_setting_if_absent(&self, key: &str, value: &str) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        let r = sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
         .bind(value)
         .execute(&self.pool)
         .await?;
-        Ok(r.rows_affected() == 1)
-    }
-    async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 
     async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
-        let rows =
-            sqlx::query("SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query("SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(KeyRecord {
@@ -238,10 +220,8 @@ impl Store for SqliteStore {
         Ok(())
     }
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        let row = sqlx::query("SELECT * FROM clients WHERE client_id = ?")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM clients WHERE client_id = ?").bind(client_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(client_from_row).transpose()
     }
     async fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientRecord>> {
@@ -252,11 +232,7 @@ impl Store for SqliteStore {
                     .fetch_all(&self.pool)
                     .await?
             }
-            None => {
-                sqlx::query("SELECT * FROM clients ORDER BY created_at, client_id")
-                    .fetch_all(&self.pool)
-                    .await?
-            }
+            None => sqlx::query("SELECT * FROM clients ORDER BY created_at, client_id").fetch_all(&self.pool).await?,
         };
         rows.iter().map(client_from_row).collect()
     }
@@ -279,10 +255,7 @@ impl Store for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM clients WHERE client_id = ?")
-            .bind(client_id)
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query("DELETE FROM clients WHERE client_id = ?").bind(client_id).execute(&self.pool).await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -373,10 +346,7 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn get_authorization_by_code(
-        &self,
-        code_hash: &str,
-    ) -> Result<Option<AuthorizationRecord>> {
+    async fn get_authorization_by_code(&self, code_hash: &str) -> Result<Option<AuthorizationRecord>> {
         let row = sqlx::query("SELECT * FROM authorizations WHERE code_hash = ?")
             .bind(code_hash)
             .fetch_optional(&self.pool)
@@ -384,47 +354,32 @@ impl Store for SqliteStore {
         row.as_ref().map(authorization_from_row).transpose()
     }
     async fn get_authorization(&self, id: &str) -> Result<Option<AuthorizationRecord>> {
-        let row = sqlx::query("SELECT * FROM authorizations WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query("SELECT * FROM authorizations WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(authorization_from_row).transpose()
     }
     async fn redeem_code(&self, id: &str) -> Result<bool> {
-        let r =
-            sqlx::query("UPDATE authorizations SET code_used = 1 WHERE id = ? AND code_used = 0")
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-        Ok(r.rows_affected() == 1)
-    }
-    async fn revoke_authorization(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE authorizations SET revoked = 1 WHERE id = ?")
+        let r = sqlx::query("UPDATE authorizations SET code_used = 1 WHERE id = ? AND code_used = 0")
             .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(r.rows_affected() == 1)
+    }
+    async fn revoke_authorization(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE authorizations SET revoked = 1 WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     async fn revoke_client_authorizations(&self, client_id: &str) -> Result<u64> {
-        let r = sqlx::query(
-            "UPDATE authorizations SET revoked = 1 WHERE client_id = ? AND revoked = 0",
-        )
-        .bind(client_id)
-        .execute(&self.pool)
-        .await?;
+        let r = sqlx::query("UPDATE authorizations SET revoked = 1 WHERE client_id = ? AND revoked = 0")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected())
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64> {
-        let a = sqlx::query("DELETE FROM auth_sessions WHERE expires_at < ?")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        let b = sqlx::query("DELETE FROM authorizations WHERE expires_at < ?")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let a = sqlx::query("DELETE FROM auth_sessions WHERE expires_at < ?").bind(now).execute(&self.pool).await?;
+        let b = sqlx::query("DELETE FROM authorizations WHERE expires_at < ?").bind(now).execute(&self.pool).await?;
         Ok(a.rows_affected() + b.rows_affected())
     }
 }

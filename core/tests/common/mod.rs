@@ -16,7 +16,8 @@ pub const API_KEY: &str = "test-api-key-0123456789";
 pub struct Env {
     pub provider: Provider,
     pub kind: &'static str,
-    _dir: Option<tempfile::TempDir>,
+    pub api_key: String,
+    pub _dir: Option<tempfile::TempDir>,
 }
 
 pub async fn envs() -> Vec<Env> {
@@ -34,15 +35,8 @@ pub async fn env(kind: &'static str) -> Env {
     let mut cfg = Config::new(ISSUER, LOGIN);
     cfg.database_url = url;
     cfg.api_key = Some(API_KEY.into());
-    cfg.scopes = vec![connectivly::ScopeDef::new(
-        "photos:read",
-        "Read your photos",
-    )];
-    Env {
-        provider: Provider::open(cfg).await.unwrap(),
-        kind,
-        _dir: dir,
-    }
+    cfg.scopes = vec![connectivly::ScopeDef::new("photos:read", "Read your photos")];
+    Env { provider: Provider::open(cfg).await.unwrap(), kind, api_key: API_KEY.into(), _dir: dir }
 }
 
 impl Env {
@@ -60,18 +54,12 @@ impl Env {
 
     pub async fn call(&self, req: Request) -> Response {
         let r = self.provider.handle(req).await;
-        assert!(
-            r.status < 500,
-            "[{}] 5xx: {} {:?}",
-            self.kind,
-            r.status,
-            String::from_utf8_lossy(&r.body)
-        );
+        assert!(r.status < 500, "[{}] 5xx: {} {:?}", self.kind, r.status, String::from_utf8_lossy(&r.body));
         r
     }
 
     pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let mut req = Request::new(method, path).header("X-API-KEY", API_KEY);
+        let mut req = Request::new(method, path).header("X-API-KEY", &self.api_key);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -157,51 +145,22 @@ impl Browser {
     pub async fn consent_form(&self, env: &Env, consent_url: &str) -> (Response, Option<String>) {
         let r = env.call(self.request("GET", consent_url)).await;
         let html = String::from_utf8_lossy(&r.body).to_string();
-        let csrf = html
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .map(|s| s.split('"').next().unwrap().to_string());
+        let csrf = html.split("name=\"csrf\" value=\"").nth(1).map(|s| s.split('"').next().unwrap().to_string());
         (r, csrf)
     }
 
-    pub async fn decide(
-        &self,
-        env: &Env,
-        consent_url: &str,
-        csrf: &str,
-        decision: &str,
-    ) -> Response {
-        env.call(
-            self.request("POST", consent_url)
-                .form(&[("csrf", csrf), ("decision", decision)]),
-        )
-        .await
+    pub async fn decide(&self, env: &Env, consent_url: &str, csrf: &str, decision: &str) -> Response {
+        env.call(self.request("POST", consent_url).form(&[("csrf", csrf), ("decision", decision)])).await
     }
 }
 
 /// Runs authorize → approve → consent (allow) and returns the client redirect.
-pub async fn flow_to_code(
-    env: &Env,
-    client: &CreatedClient,
-    extra: &[(&str, &str)],
-    approval: Value,
-) -> String {
+pub async fn flow_to_code(env: &Env, client: &CreatedClient, extra: &[(&str, &str)], approval: Value) -> String {
     let mut b = Browser::default();
-    let id = b
-        .start(env, &authorize_url(&client.client.client_id, extra))
-        .await;
-    let r = env
-        .api(
-            "POST",
-            &format!("/api/auth_session/{id}/approve"),
-            Some(approval),
-        )
-        .await;
+    let id = b.start(env, &authorize_url(&client.client.client_id, extra)).await;
+    let r = env.api("POST", &format!("/api/auth_session/{id}/approve"), Some(approval)).await;
     assert_eq!(r.status, 200, "{:?}", r.body_json());
-    let next = r.body_json().unwrap()["redirect_uri"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let next = r.body_json().unwrap()["redirect_uri"].as_str().unwrap().to_string();
     if next.starts_with(REDIRECT) {
         return next;
     }

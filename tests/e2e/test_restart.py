@@ -1,0 +1,201 @@
+"""First run, second run, configuration: what a user sees in the terminal and what survives a restart."""
+
+import re
+import subprocess
+import time
+
+import requests
+from authlib.jose import JsonWebKey, JsonWebToken
+
+from conftest import BIN, DEMO_REDIRECT_URI, Browser, Server, exchange, free_port, pkce_pair, query_of, run_flow, \
+    wait_for_binary
+
+BANNER_FIRST = re.compile(
+    r"\AListening\.\.\. (?P<issuer>\S+)\n"
+    r"\n"
+    r"API Key: (?P<key>cly_ak_\S+)\n"
+    r"\n"
+    r"Client 1 App\n"
+    r"Client ID: (?P<id1>cly_ci_\S+)\n"
+    r"Client Secret: (?P<s1>cly_cs_\S+)\n"
+    r"\n"
+    r"Client 2 App\n"
+    r"Client ID: (?P<id2>cly_ci_\S+)\n"
+    r"Client Secret: (?P<s2>cly_cs_\S+)\n"
+    r"\n"
+    r"Secrets are shown once and stored only as hashes: copy them now\.\n\Z"
+)
+
+
+def test_first_run_banner_has_the_readme_shape(make_server):
+    srv = make_server()
+    text = srv.banner.text
+    m = BANNER_FIRST.match(text)
+    assert m, text
+    assert m["issuer"] == f"http://localhost:{srv.port}" == srv.discovery()["issuer"]
+    assert m["id1"] != m["id2"] and m["s1"] != m["s2"]
+    # >= 256 bits of randomness after the prefix (43 base64url chars).
+    for v in (m["key"], m["s1"], m["s2"]):
+        assert len(v.split("_", 2)[2]) >= 43, v
+    # The secrets are stored only as hashes: not in the SQLite file in clear.
+    raw = (srv.workdir / "c.db").read_bytes()
+    for wal in srv.workdir.glob("c.db-wal"):
+        raw += wal.read_bytes()
+    for v in (m["key"], m["s1"], m["s2"]):
+        assert v.encode() not in raw
+
+
+def test_restart_keeps_key_clients_signing_keys_and_tokens(make_server):
+    srv = make_server()
+    first = srv.banner
+    key = srv.api_key
+    clients = list(srv.clients)
+    kids = {k["kid"] for k in srv.jwks()["keys"]}
+    c1 = clients[0]
+
+    # A token issued before the restart ...
+    b = Browser(srv)
+    flow = run_flow(srv, b, c1.client_id, claims={"name": "Alice", "email": "alice@example.com"})
+    tok = exchange(srv, c1, flow).json()
+    assert srv.userinfo(tok["access_token"]).status_code == 200
+    # ... and a code issued before the restart, redeemed after it.
+    flow2 = run_flow(srv, b, c1.client_id)
+
+    rc = srv.stop()
+    assert rc == 0, f"SIGTERM should shut down gracefully, exit code {rc}"
+    assert not srv.alive()
+    srv.start()
+
+    second = srv.banner
+    assert second.reusing, second.text
+    assert second.api_key is None and "API Key:" not in second.text, second.text
+    assert "Client Secret:" not in second.text, second.text
+    for c in clients:
+        assert c.secret not in second.text
+    assert key not in second.text
+    assert second.issuer == first.issuer
+    assert {(c.name, c.client_id) for c in second.clients} == {(c.name, c.client_id) for c in first.clients}
+
+    # The old API key still works.
+    r = srv.host("GET", f"/api/clients/{c1.client_id}", api_key=key)
+    assert r.status_code == 200, r.text
+    # Same signing key(s).
+    assert {k["kid"] for k in srv.jwks()["keys"]} >= kids
+    # The pre-restart token still verifies locally and at userinfo.
+    jwks = JsonWebKey.import_key_set(srv.jwks())
+    JsonWebToken(["RS256", "ES256", "EdDSA"]).decode(tok["access_token"], jwks).validate(leeway=5)
+    JsonWebToken(["RS256", "ES256", "EdDSA"]).decode(tok["id_token"], jwks).validate(leeway=5)
+    info = srv.userinfo(tok["access_token"])
+    assert info.status_code == 200, info.text
+    assert info.json()["email"] == "alice@example.com"
+    # The pre-restart code and the demo client's secret still work.
+    r = exchange(srv, c1, flow2)
+    assert r.status_code == 200, r.text
+    # And a fresh flow works with the first run's secrets.
+    c2 = clients[1]
+    r = exchange(srv, c2, run_flow(srv, Browser(srv), c2.client_id))
+    assert r.status_code == 200, r.text
+
+
+def test_binding_cookie_survives_restart(make_server):
+    srv = make_server()
+    b = Browser(srv)
+    sid = b.start(srv.clients[0].client_id, code_challenge=pkce_pair()[1], state="across")
+    srv.restart()
+    url = srv.approve(sid, "alice").json()["redirect_uri"]
+    r = b.consent(url, "allow")
+    assert r.status_code in (302, 303)
+    q = query_of(r.headers["Location"])
+    assert q["code"] and q["state"] == "across"
+
+
+def test_explicit_api_key(make_server):
+    key = "my-explicit-host-key-0123456789"
+    srv = make_server({"CONNECTIVLY_API_KEY": key})
+    assert srv.host("GET", "/api/clients", api_key=key).status_code == 200
+    assert srv.host("GET", "/api/clients", api_key=key + "x").status_code == 401
+    if srv.banner.api_key is not None:
+        assert srv.banner.api_key == key
+    sid = Browser(srv).start(srv.clients[0].client_id, code_challenge=pkce_pair()[1])
+    assert srv.host("POST", f"/api/auth_session/{sid}/approve", api_key=key, json={"user": "a"}).status_code == 200
+    srv.restart()
+    assert srv.host("GET", "/api/clients", api_key=key).status_code == 200
+
+
+def test_explicit_api_key_replaces_a_generated_one(make_server):
+    srv = make_server()
+    generated = srv.api_key
+    key = "replacement-key-abcdefghijklmnop"
+    srv.stop()
+    srv.extra_env["CONNECTIVLY_API_KEY"] = key
+    srv.start()
+    assert srv.host("GET", "/api/clients", api_key=key).status_code == 200
+    assert srv.host("GET", "/api/clients", api_key=generated).status_code == 401
+
+
+def test_custom_issuer_is_used_everywhere(make_server):
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    srv = Server(make_server(start=False).workdir, "http://127.0.0.1:9/login", {"CONNECTIVLY_ISSUER": issuer}, port)
+    srv.start()
+    try:
+        assert srv.banner.issuer == issuer
+        d = srv.discovery()
+        assert d["issuer"] == issuer
+        assert d["token_endpoint"].startswith(issuer + "/")
+        flow = run_flow(srv, Browser(srv), srv.clients[0].client_id)
+        assert query_of(flow.redirect)["iss"] == issuer
+        tok = exchange(srv, srv.clients[0], flow).json()
+        jwks = JsonWebKey.import_key_set(srv.jwks())
+        assert JsonWebToken(["RS256"]).decode(tok["id_token"], jwks)["iss"] == issuer
+    finally:
+        srv.stop()
+
+
+def test_public_urls_ignore_host_headers(server):
+    """The original built URLs from Host / X-Forwarded-*: they must come from the issuer only."""
+    r = requests.get(server.url("/.well-known/openid-configuration"),
+                     headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example",
+                              "X-Forwarded-Proto": "https", "Forwarded": "host=evil.example;proto=https"},
+                     timeout=10)
+    assert r.status_code == 200
+    assert "evil.example" not in r.text
+    assert r.json()["issuer"] == server.issuer
+
+
+def _run_expect_failure(env_overrides, tmp_path):
+    wait_for_binary()
+    env = {"PATH": "/usr/bin:/bin", "CONNECTIVLY_PORT": str(free_port()), "CONNECTIVLY_BIND": "127.0.0.1",
+           "CONNECTIVLY_DATABASE_URL": f"sqlite://{tmp_path / 'c.db'}", "CONNECTIVLY_LOG": "warn",
+           "CONNECTIVLY_REDIRECT_URL": "http://127.0.0.1:9/login"}
+    env.update(env_overrides)
+    env = {k: v for k, v in env.items() if v is not None}
+    p = subprocess.Popen([BIN], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        out, err = p.communicate(timeout=10)
+        raise AssertionError(f"server started despite bad config {env_overrides}: {out!r}")
+    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def test_missing_redirect_url_fails_clearly(tmp_path):
+    rc, out, err = _run_expect_failure({"CONNECTIVLY_REDIRECT_URL": None}, tmp_path)
+    assert rc != 0
+    assert "CONNECTIVLY_REDIRECT_URL" in out + err
+    assert "API Key:" not in out
+
+
+def test_short_explicit_api_key_is_refused(tmp_path):
+    rc, out, err = _run_expect_failure({"CONNECTIVLY_API_KEY": "short"}, tmp_path)
+    assert rc != 0
+    assert "CONNECTIVLY_API_KEY" in out + err
+
+
+def test_port_in_use_fails_clearly(make_server, tmp_path):
+    srv = make_server()
+    rc, out, err = _run_expect_failure({"CONNECTIVLY_PORT": str(srv.port)}, tmp_path)
+    assert rc != 0
+    assert "panicked" not in err
+    assert srv.alive()
