@@ -122,6 +122,23 @@ impl Provider {
                 self.delete_client(id).await?;
                 ok(json!({"deleted": true}))
             }
+            ("POST", ["introspect"]) => {
+                #[derive(serde::Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Body {
+                    token: String,
+                    #[serde(default)]
+                    #[allow(dead_code)]
+                    token_type_hint: Option<String>,
+                }
+                let body: Body = if req.content_type_is("application/x-www-form-urlencoded") {
+                    let p = crate::http::Params::parse(&req.body)?;
+                    Body { token: p.require("token")?.to_string(), token_type_hint: None }
+                } else {
+                    json_body(req)?
+                };
+                ok(to_json(&self.introspect(&body.token).await?))
+            }
             ("POST", ["clients", id, "secret"]) => ok(to_json(&self.rotate_client_secret(id).await?)),
             (
                 _,

@@ -33,6 +33,75 @@ impl TokenInfo {
     }
 }
 
+/// An RFC 7662 introspection answer. Inactive tokens carry nothing but `active: false`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+impl Introspection {
+    fn from_info(info: &TokenInfo) -> Introspection {
+        let c = &info.claims;
+        Introspection {
+            active: true,
+            sub: Some(info.sub.clone()),
+            client_id: Some(info.client_id.clone()),
+            scope: Some(scopes::join(&info.scopes)),
+            exp: Some(info.exp),
+            iat: Some(info.iat),
+            iss: c.get("iss").and_then(Value::as_str).map(str::to_string),
+            aud: c.get("aud").cloned(),
+            token_type: Some("Bearer".into()),
+            jti: Some(info.jti.clone()),
+        }
+    }
+
+    /// The token info an active answer describes (what a remote `verify_access_token` returns).
+    pub fn into_token_info(self) -> Option<TokenInfo> {
+        if !self.active {
+            return None;
+        }
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!(self.sub));
+        claims.insert("client_id".into(), json!(self.client_id));
+        claims.insert("scope".into(), json!(self.scope));
+        claims.insert("exp".into(), json!(self.exp));
+        claims.insert("iat".into(), json!(self.iat));
+        claims.insert("iss".into(), json!(self.iss));
+        claims.insert("jti".into(), json!(self.jti));
+        if let Some(aud) = &self.aud {
+            claims.insert("aud".into(), aud.clone());
+        }
+        Some(TokenInfo {
+            sub: self.sub?,
+            client_id: self.client_id?,
+            scopes: scopes::split(self.scope.as_deref().unwrap_or("")),
+            jti: self.jti.unwrap_or_default(),
+            iat: self.iat.unwrap_or(0),
+            exp: self.exp?,
+            claims,
+        })
+    }
+}
+
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenResponse {
@@ -210,6 +279,15 @@ impl Provider {
             ));
         }
         Ok(info)
+    }
+
+    /// RFC 7662 introspection of an access token: active with its claims, or only `active: false`.
+    pub async fn introspect(&self, token: &str) -> Result<Introspection> {
+        match self.verify_access_token(token, &[]).await {
+            Ok(info) => Ok(Introspection::from_info(&info)),
+            Err(e) if e.kind() == ErrorKind::InvalidToken => Ok(Introspection::default()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `GET|POST /oauth2/userinfo`.

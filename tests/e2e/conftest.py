@@ -512,14 +512,14 @@ def make_server(tmp_path_factory):
     hosts: list[FakeHost] = []
 
     def factory(extra_env: dict | None = None, with_host: bool = False, login_url: str | None = None,
-                start: bool = True) -> Server:
+                start: bool = True, port: int | None = None) -> Server:
         workdir = tmp_path_factory.mktemp("connectivly")
         host = None
         if with_host:
             host = FakeHost()
             hosts.append(host)
             login_url = host.login_url
-        srv = Server(workdir, login_url or "http://127.0.0.1:9/connectivly", extra_env)
+        srv = Server(workdir, login_url or "http://127.0.0.1:9/connectivly", extra_env, port=port)
         srv.fake_host = host
         started.append(srv)
         if start:

@@ -136,20 +136,16 @@ def test_explicit_api_key_replaces_a_generated_one(make_server):
 def test_custom_issuer_is_used_everywhere(make_server):
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    srv = Server(make_server(start=False).workdir, "http://127.0.0.1:9/login", {"CONNECTIVLY_ISSUER": issuer}, port)
-    srv.start()
-    try:
-        assert srv.banner.issuer == issuer
-        d = srv.discovery()
-        assert d["issuer"] == issuer
-        assert d["token_endpoint"].startswith(issuer + "/")
-        flow = run_flow(srv, Browser(srv), srv.clients[0].client_id)
-        assert query_of(flow.redirect)["iss"] == issuer
-        tok = exchange(srv, srv.clients[0], flow).json()
-        jwks = JsonWebKey.import_key_set(srv.jwks())
-        assert JsonWebToken(["RS256"]).decode(tok["id_token"], jwks)["iss"] == issuer
-    finally:
-        srv.stop()
+    srv = make_server({"CONNECTIVLY_ISSUER": issuer}, port=port)
+    assert srv.banner.issuer == issuer
+    d = srv.discovery()
+    assert d["issuer"] == issuer
+    assert d["token_endpoint"].startswith(issuer + "/")
+    flow = run_flow(srv, Browser(srv), srv.clients[0].client_id)
+    assert query_of(flow.redirect)["iss"] == issuer
+    tok = exchange(srv, srv.clients[0], flow).json()
+    jwks = JsonWebKey.import_key_set(srv.jwks())
+    assert JsonWebToken(["RS256"]).decode(tok["id_token"], jwks)["iss"] == issuer
 
 
 def test_public_urls_ignore_host_headers(server):
@@ -190,7 +186,8 @@ def test_missing_redirect_url_fails_clearly(tmp_path):
 def test_short_explicit_api_key_is_refused(tmp_path):
     rc, out, err = _run_expect_failure({"CONNECTIVLY_API_KEY": "short"}, tmp_path)
     assert rc != 0
-    assert "CONNECTIVLY_API_KEY" in out + err
+    assert "api_key" in (out + err).lower().replace("-", "_")
+    assert "panicked" not in err
 
 
 def test_port_in_use_fails_clearly(make_server, tmp_path):

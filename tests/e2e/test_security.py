@@ -440,3 +440,36 @@ def test_consent_page_escapes_app_name_and_sets_security_headers(server, browser
     frame = page.headers.get("X-Frame-Options", "").upper() == "DENY" or \
         "frame-ancestors" in page.headers.get("Content-Security-Policy", "")
     assert frame, page.headers
+
+
+def test_duplicated_parameters_are_rejected_not_guessed(server, browser, client1):
+    """RFC 6749 3.1: parameters must not repeat. A repeated client_id or redirect_uri cannot be
+    verified (HTML 400); any other repeated parameter is invalid_request at the verified redirect_uri."""
+    base = [("response_type", "code"), ("client_id", client1.client_id), ("redirect_uri", DEMO_REDIRECT_URI),
+            ("scope", "openid"), ("state", "dup"), ("nonce", "n"), ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256")]
+    authz = server.discovery()["authorization_endpoint"]
+    assert_html_400_no_redirect(browser.get(authz, params=base + [("client_id", client1.client_id)]))
+    assert_html_400_no_redirect(browser.get(authz, params=base + [("redirect_uri", DEMO_REDIRECT_URI)]))
+    for name, values in (("scope", ["openid", "openid email"]), ("code_challenge", [CHALLENGE, CHALLENGE]),
+                         ("response_type", ["code", "code"]), ("state", ["dup", "dup"]), ("nonce", ["n", "n"])):
+        r = browser.get(authz, params=base + [(name, values[1])])
+        assert r.status_code in (302, 303), (name, r.status_code)
+        loc = r.headers["Location"]
+        assert loc.startswith(DEMO_REDIRECT_URI + "?"), (name, loc)
+        q = query_of(loc)
+        assert q["error"] == "invalid_request" and q["iss"] == server.issuer, (name, q)
+        # With a repeated state there is no single value to echo; otherwise it comes back.
+        assert q.get("state") == "dup" or (name == "state" and "state" not in q), (name, q)
+        assert "code" not in q
+
+
+def test_duplicated_parameters_at_token_are_rejected(server, browser, client1):
+    flow = run_flow(server, browser, client1.client_id)
+    body = (f"grant_type=authorization_code&code={flow.code}&code={flow.code}"
+            f"&redirect_uri={urllib.parse.quote(DEMO_REDIRECT_URI, safe='')}&code_verifier={flow.verifier}")
+    r = requests.post(server.discovery()["token_endpoint"], data=body,
+                      headers={"Content-Type": "application/x-www-form-urlencoded",
+                               "Authorization": __import__("conftest").basic_auth(client1.client_id, client1.secret)},
+                      timeout=10)
+    assert_oauth_error(r, 400, "invalid_request")
