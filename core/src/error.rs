@@ -45,6 +45,8 @@ pub enum ErrorKind {
     Config,
     /// The store failed or is unreachable (503).
     Storage,
+    /// The provider was closed by its owner.
+    Closed,
     /// A remote Connectivly server could not be reached or answered unexpectedly (502).
     Remote,
     /// A bug or an unexpected internal failure (500).
@@ -74,6 +76,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::Config => "config_error",
             ErrorKind::Storage => "temporarily_unavailable",
+            ErrorKind::Closed => "closed",
             ErrorKind::Remote => "remote_error",
             ErrorKind::Internal => "server_error",
         }
@@ -91,7 +94,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::Internal | ErrorKind::Config => 500,
             ErrorKind::Remote => 502,
-            ErrorKind::Storage => 503,
+            ErrorKind::Storage | ErrorKind::Closed => 503,
             _ => 400,
         }
     }
@@ -121,6 +124,7 @@ const ALL_KINDS: &[ErrorKind] = &[
     ErrorKind::PayloadTooLarge,
     ErrorKind::Config,
     ErrorKind::Storage,
+    ErrorKind::Closed,
     ErrorKind::Remote,
     ErrorKind::Internal,
 ];
@@ -186,6 +190,7 @@ impl From<sqlx::Error> for Error {
         tracing::error!(error = %e, "store error");
         match e {
             sqlx::Error::RowNotFound => Error::not_found("not found"),
+            sqlx::Error::PoolClosed => Error::new(ErrorKind::Closed, "the provider is closed"),
             _ => Error::storage("the store is unavailable; try again"),
         }
     }

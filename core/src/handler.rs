@@ -73,13 +73,16 @@ impl Provider {
 
     /// The host API (`X-API-KEY`).
     async fn host_api(&self, req: &Request, path: &[&str]) -> Response {
-        if !self.has_api_key() {
-            return api_error(&Error::not_found("the host API is not enabled (no API key is configured)"));
-        }
         let authorized = match req.single_header("x-api-key") {
-            Ok(Some(k)) => self.check_api_key(k.trim()),
+            Ok(Some(k)) => match self.check_api_key(k.trim()).await {
+                Ok(ok) => ok,
+                Err(e) => return api_error(&e),
+            },
             _ => false,
         };
+        if !authorized && !self.has_api_key() {
+            return api_error(&Error::not_found("the host API is not enabled (no API key is configured)"));
+        }
         if !authorized {
             return api_error(&Error::new(ErrorKind::Unauthorized, "a valid X-API-KEY header is required"))
                 .with_header("www-authenticate", "ApiKey header=\"X-API-KEY\"");
@@ -158,7 +161,12 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
 }
 
 fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
-    serde_json::from_slice(&req.body).map_err(|e| {
+    // serde would read a struct from a JSON array, positionally: only objects are accepted.
+    let v: Value = serde_json::from_slice(&req.body).map_err(|_| Error::invalid_request("the body must be JSON"))?;
+    if !v.is_object() {
+        return Err(Error::invalid_request("the body must be a JSON object"));
+    }
+    serde_json::from_value(v).map_err(|e| {
         // serde's message names the offending field or position, never echoes the input value.
         let msg = e.to_string();
         let msg = msg.split(" at line").next().unwrap_or("invalid JSON");

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::keys::{self, KeySet};
+use crate::keys::{self, KeySet, SigningAlg};
 use crate::scopes::{self, ScopeDef};
 use crate::secrets::{self, prefix};
 use crate::store::{self, Store};
@@ -93,12 +93,17 @@ impl Provider {
         self.inner.api_key_hash.read().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
-    /// Checks a presented host-API key in constant time.
-    pub fn check_api_key(&self, presented: &str) -> bool {
-        match &*self.inner.api_key_hash.read().unwrap_or_else(|p| p.into_inner()) {
+    /// Checks a presented host-API key in constant time. A stored key is read afresh, so a rotation
+    /// by another process (`connectivly rotate-api-key`) takes effect at once.
+    pub async fn check_api_key(&self, presented: &str) -> Result<bool> {
+        if self.inner.config.api_key.is_none() {
+            let stored = self.inner.store.get_setting(SETTING_API_KEY_HASH).await?;
+            *self.inner.api_key_hash.write().unwrap_or_else(|p| p.into_inner()) = stored;
+        }
+        Ok(match &*self.inner.api_key_hash.read().unwrap_or_else(|p| p.into_inner()) {
             Some(hash) => secrets::verify_secret(presented, hash),
             None => false,
-        }
+        })
     }
 
     /// Creates the stored API key if none exists yet. Returns the new key — shown once — or `None`
@@ -126,6 +131,12 @@ impl Provider {
         self.inner.store.put_setting(SETTING_API_KEY_HASH, &hash).await?;
         *self.inner.api_key_hash.write().unwrap_or_else(|p| p.into_inner()) = Some(hash);
         Ok(key)
+    }
+
+    /// Closes the store's connections. Later calls fail with [`ErrorKind::Closed`](crate::ErrorKind::Closed)
+    /// (or a store error).
+    pub async fn close(&self) {
+        self.inner.store.close().await;
     }
 
     /// Deletes expired rows now. Also runs by itself at most every ten minutes from request handling.
@@ -161,13 +172,25 @@ impl Provider {
     }
 }
 
+/// Loads the keys, creating what is missing: one for the configured algorithm, and always one for
+/// RS256, which OpenID Connect requires every provider to support.
 async fn load_or_create_keys(store: &dyn Store, config: &Config) -> Result<KeySet> {
     let mut records = store.list_keys().await?;
-    if !records.iter().any(|k| k.alg == config.signing_alg && k.retired_at.is_none()) {
-        let rec = keys::generate(config.signing_alg, crate::time::now())?;
-        if store.insert_key_if_none(&rec).await? {
-            tracing::info!(kid = %rec.kid, alg = rec.alg.as_str(), "signing key created");
+    let mut needed = vec![config.signing_alg];
+    if config.signing_alg != SigningAlg::RS256 {
+        needed.push(SigningAlg::RS256);
+    }
+    let mut created = false;
+    for alg in needed {
+        if !records.iter().any(|k| k.alg == alg && k.retired_at.is_none()) {
+            let rec = keys::generate(alg, crate::time::now())?;
+            if store.insert_key_if_none(&rec).await? {
+                tracing::info!(kid = %rec.kid, alg = rec.alg.as_str(), "signing key created");
+            }
+            created = true;
         }
+    }
+    if created {
         // Another process may have won the race: read back what the store holds.
         records = store.list_keys().await?;
     }

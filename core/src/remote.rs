@@ -105,6 +105,16 @@ impl RemoteProvider {
         Ok(info)
     }
 
+    /// As [`Provider::protect`](crate::Provider::protect), verifying through the server.
+    pub async fn protect(
+        &self,
+        req: &crate::http::Request,
+        scopes: &[&str],
+    ) -> std::result::Result<TokenInfo, crate::http::Response> {
+        let token = crate::tokens::bearer_token(req).map_err(|e| crate::tokens::bearer_error(&e))?;
+        self.verify_access_token(&token, scopes).await.map_err(|e| crate::tokens::bearer_error(&e))
+    }
+
     pub async fn introspect(&self, token: &str) -> Result<Introspection> {
         self.call(reqwest::Method::POST, "/api/introspect", Some(json!({"token": token}))).await
     }

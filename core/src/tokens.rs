@@ -290,6 +290,13 @@ impl Provider {
         }
     }
 
+    /// Guards a resource request: the bearer token must verify and carry `scopes`. On failure the
+    /// ready RFC 6750 response (401/403 with `WWW-Authenticate`) for the adapter to send.
+    pub async fn protect(&self, req: &Request, scopes: &[&str]) -> std::result::Result<TokenInfo, Response> {
+        let token = bearer_token(req).map_err(|e| bearer_error(&e))?;
+        self.verify_access_token(&token, scopes).await.map_err(|e| bearer_error(&e))
+    }
+
     /// `GET|POST /oauth2/userinfo`.
     pub(crate) async fn userinfo_endpoint(&self, req: &Request) -> Response {
         match self.userinfo(req).await {

@@ -701,3 +701,40 @@ async fn login_url_with_query_is_appended_to() {
     let cookie = r.get_header("set-cookie").unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"));
 }
+
+#[tokio::test]
+async fn every_signing_algorithm_works_and_rs256_stays_available() {
+    for alg in [connectivly::SigningAlg::ES256, connectivly::SigningAlg::EdDSA] {
+        let mut cfg = connectivly::Config::new(ISSUER, LOGIN);
+        cfg.database_url = "memory:".into();
+        cfg.api_key = Some(API_KEY.into());
+        cfg.signing_alg = alg;
+        let env = Env {
+            provider: connectivly::Provider::open(cfg).await.unwrap(),
+            kind: "memory",
+            api_key: API_KEY.into(),
+            _dir: None,
+        };
+        let d = env.provider.discovery();
+        let algs = d["id_token_signing_alg_values_supported"].as_array().unwrap().clone();
+        assert!(algs.contains(&json!(alg.as_str())) && algs.contains(&json!("RS256")), "{algs:?}");
+        let client = env.client(false).await;
+        let loc = flow_to_code(&env, &client, &[], approval("u")).await;
+        let t = env
+            .token(
+                &client,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &q(&loc, "code").unwrap()),
+                    ("redirect_uri", REDIRECT),
+                ],
+            )
+            .await
+            .body_json()
+            .unwrap();
+        let at = t["access_token"].as_str().unwrap();
+        assert_eq!(jwt_header(at)["alg"], alg.as_str());
+        assert_eq!(jwt_header(t["id_token"].as_str().unwrap())["alg"], alg.as_str());
+        assert_eq!(env.provider.verify_access_token(at, &[]).await.unwrap().sub, "u");
+    }
+}

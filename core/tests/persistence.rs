@@ -41,8 +41,8 @@ async fn keys_clients_api_key_and_tokens_survive_a_restart() {
     // "Restart": a new provider on the same file.
     let p = Provider::open(sqlite_config(&dir)).await.unwrap();
     assert_eq!(p.ensure_api_key().await.unwrap(), None, "the stored key is reused, not replaced");
-    assert!(p.check_api_key(&api_key));
-    assert!(!p.check_api_key("cly_ak_not-the-key"));
+    assert!(p.check_api_key(&api_key).await.unwrap());
+    assert!(!p.check_api_key("cly_ak_not-the-key").await.unwrap());
     assert_eq!(p.get_client(&client.client.client_id).await.unwrap(), client.client);
     let info = p.verify_access_token(&token, &[]).await.unwrap();
     assert_eq!(info.sub, "u");

@@ -16,11 +16,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import html.parser
-import json
 import os
-import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -41,7 +38,7 @@ import authlib.deprecate  # noqa: E402  (installs its own "always" filter on imp
 with warnings.catch_warnings():
     # authlib 1.x announces joserfc on import; the API used here is still supported.
     warnings.simplefilter("ignore")
-    import authlib.jose  # noqa: F401
+    import authlib.jose  # noqa: F401  (pyflakes: import for its side effect)
 
 BIN = os.environ.get("CONNECTIVLY_BIN", "/work/main/target/debug/connectivly")
 DEMO_REDIRECT_URI = "http://localhost:5000/auth"
@@ -58,17 +55,16 @@ def free_port() -> int:
 
 
 def wait_for_binary(timeout: float = 300.0) -> str:
-    """The binary may briefly vanish while someone rebuilds it: wait for it."""
+    """The binary may briefly vanish or be rewritten while someone rebuilds it: wait until it exists
+    and has not changed for a moment."""
     deadline = time.monotonic() + timeout
-    last_size = -1
     while True:
         try:
             st = os.stat(BIN)
-            if os.access(BIN, os.X_OK) and st.st_size > 0 and st.st_size == last_size:
+            if os.access(BIN, os.X_OK) and st.st_size > 0 and time.time() - st.st_mtime > 2.0:
                 return BIN
-            last_size = st.st_size
         except FileNotFoundError:
-            last_size = -1
+            pass
         if time.monotonic() > deadline:
             raise RuntimeError(f"server binary {BIN} not available")
         time.sleep(0.5)
@@ -141,7 +137,6 @@ class Banner:
 def parse_banner(text: str) -> Banner:
     b = Banner(text=text)
     lines = text.splitlines()
-    pending_name = None
     for i, line in enumerate(lines):
         if line.startswith("Listening... "):
             b.issuer = line[len("Listening... "):].strip()

@@ -1,6 +1,5 @@
 """The host API (X-API-KEY), as the original README's host app uses it, plus the client registry and CLI."""
 
-import json
 import re
 
 import pytest
@@ -323,3 +322,23 @@ def test_cli_clients_and_rotate_api_key(make_server):
     assert srv.host("GET", "/api/clients", api_key=new_key).status_code == 200
     assert srv.host("GET", "/api/clients", api_key=old_key).status_code == 401
     srv.api_key = new_key
+
+
+def test_consent_page_shows_app_owner_logo_scopes_and_provider_name(make_server):
+    srv = make_server({"CONNECTIVLY_PROVIDER_NAME": "Photo Host"})
+    c = srv.create_client(name="Printing Co", owner="printing-owner", logo_uri="https://printing.example/logo.png",
+                          client_uri="https://printing.example")
+    b = Browser(srv)
+    sid = b.start(c["client_id"], scope="openid email", code_challenge=CHALLENGE)
+    page = b.get(srv.approve(sid, "alice").json()["redirect_uri"])
+    assert page.status_code == 200
+    text = page.text
+    assert "Photo Host" in text
+    assert "Printing Co" in text
+    assert "printing-owner" in text
+    assert "https://printing.example/logo.png" in text
+    assert "See your email address" in text and "Confirm your identity" in text
+    assert "See your name" not in text  # profile was not requested
+    # No external assets besides the client's own logo.
+    assert "<script" not in text.lower()
+    assert "<link" not in text.lower()

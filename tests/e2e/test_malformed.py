@@ -13,7 +13,7 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import DEMO_REDIRECT_URI, Browser, exchange, parse_consent_form, pkce_pair, query_of, run_flow
+from conftest import DEMO_REDIRECT_URI, Browser, exchange, parse_consent_form, pkce_pair, run_flow
 
 BIG = "A" * 100_000
 BIGB = BIG.encode()

@@ -3,7 +3,6 @@
 
 import base64
 import hashlib
-import secrets
 import time
 import urllib.parse
 import warnings
@@ -15,7 +14,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.jose import JsonWebKey, JsonWebToken
 from authlib.oidc.core import CodeIDToken
 
-from conftest import DEMO_REDIRECT_URI, Browser, exchange, query_of, run_flow
+from conftest import DEMO_REDIRECT_URI, Browser, exchange, parse_consent_form, pkce_pair, query_of, run_flow
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 warnings.filterwarnings("ignore", message=".*authlib.jose.*")
@@ -113,8 +112,6 @@ def test_full_flow_with_authlib(server, auth_method):
     assert [urllib.parse.urlsplit(h.url).netloc for h in page.history][1] == urllib.parse.urlsplit(
         server.fake_host.login_url).netloc
     assert client.name in page.text
-    from conftest import parse_consent_form
-
     form = parse_consent_form(page.text)
     assert form["inputs"].get("csrf")
     assert ("decision", "allow") in form["buttons"] and ("decision", "deny") in form["buttons"]
@@ -216,16 +213,14 @@ def test_openid_only_gives_just_the_subject(server, browser, client1):
 
 
 def test_skip_consent_redirects_straight_to_client(server, browser, client1):
-    verifier_flow = run_flow(server, browser, client1.client_id, skip_consent=True)
-    q = query_of(verifier_flow.redirect)
+    flow = run_flow(server, browser, client1.client_id, skip_consent=True)
+    q = query_of(flow.redirect)
     assert q["iss"] == server.issuer
-    assert exchange(server, client1, verifier_flow).status_code == 200
+    assert exchange(server, client1, flow).status_code == 200
 
 
 def test_first_party_client_skips_consent(server, browser):
     c = server.create_client(name="First Party", first_party=True)
-    from conftest import Client, pkce_pair
-
     verifier, challenge = pkce_pair()
     sid = browser.start(c["client_id"], code_challenge=challenge, state="fp")
     r = server.approve(sid, "carol")
@@ -262,3 +257,43 @@ def test_host_defined_scopes_from_config(make_server):
     page_url = srv.approve(sid, "dave").json()["redirect_uri"]
     page = b.get(page_url)
     assert page.status_code == 200 and "Read your photos" in page.text
+
+
+def test_prompt_consent_forces_the_consent_page(server, browser, client1):
+    _, challenge = pkce_pair()
+    sid = browser.start(client1.client_id, code_challenge=challenge, prompt="consent")
+    r = server.approve(sid, "alice", skip_consent=True)
+    assert r.status_code == 200
+    assert r.json()["redirect_uri"].startswith(server.issuer + "/consent/"), r.json()
+
+
+def test_prompt_none_when_consent_is_needed_is_consent_required(server, browser, client1):
+    _, challenge = pkce_pair()
+    sid = browser.start(client1.client_id, code_challenge=challenge, prompt="none", state="pn")
+    r = server.approve(sid, "alice")
+    assert r.status_code == 200
+    loc = r.json()["redirect_uri"]
+    assert loc.startswith(DEMO_REDIRECT_URI + "?"), loc
+    q = query_of(loc)
+    assert q["error"] == "consent_required" and q["state"] == "pn" and q["iss"] == server.issuer
+    # ... and with consent skipped by the host, prompt=none completes silently.
+    sid = browser.start(client1.client_id, code_challenge=challenge, prompt="none", state="pn2")
+    q = query_of(server.approve(sid, "alice", skip_consent=True).json()["redirect_uri"])
+    assert q.get("code") and q["state"] == "pn2"
+
+
+def test_two_flows_in_one_browser_both_complete(server, client1, client2):
+    """Two sign-in tabs in the same browser: neither breaks the other; a csrf is per flow."""
+    b = Browser(server)
+    _, challenge = pkce_pair()
+    a = b.start(client1.client_id, code_challenge=challenge, state="tab-a")
+    z = b.start(client2.client_id, code_challenge=challenge, state="tab-b")
+    ua = server.approve(a, "alice").json()["redirect_uri"]
+    uz = server.approve(z, "alice").json()["redirect_uri"]
+    csrf_a = parse_consent_form(b.get(ua).text)["inputs"]["csrf"]
+    csrf_z = parse_consent_form(b.get(uz).text)["inputs"]["csrf"]
+    assert b.post(ua, data={"csrf": csrf_z, "decision": "allow"}).status_code == 403
+    ra = b.post(ua, data={"csrf": csrf_a, "decision": "allow"})
+    rz = b.post(uz, data={"csrf": csrf_z, "decision": "allow"})
+    assert query_of(ra.headers["Location"])["state"] == "tab-a" and "code" in query_of(ra.headers["Location"])
+    assert query_of(rz.headers["Location"])["state"] == "tab-b" and "code" in query_of(rz.headers["Location"])

@@ -6,9 +6,7 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
-from conftest import DEMO_REDIRECT_URI, Browser, parse_consent_form, pkce_pair, query_of
-
-import urllib.parse
+from conftest import DEMO_REDIRECT_URI, Browser, pkce_pair, query_of
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +135,21 @@ def test_confidential_client_cannot_skip_authentication(server):
     r = _token(server, c.client_id, code, verifier)
     assert r.status_code == 401, r.text
     assert r.json()["error"] == "invalid_client"
+
+
+def test_code_challenge_without_method_is_rejected(server, public_client):
+    """RFC 7636 4.3: a missing code_challenge_method means plain, which is not supported."""
+    verifier, challenge = pkce_pair()
+    r = Browser(server).authorize(public_client["client_id"], code_challenge=challenge, method=None, state="nm")
+    assert r.status_code in (302, 303)
+    loc = r.headers["Location"]
+    assert loc.startswith(DEMO_REDIRECT_URI + "?"), loc
+    q = query_of(loc)
+    assert q["error"] == "invalid_request" and q["state"] == "nm" and q["iss"] == server.issuer
+
+
+def test_malformed_code_challenge_is_rejected(server, public_client):
+    for bad in ("abc", "!" * 43, "A" * 44):
+        r = Browser(server).authorize(public_client["client_id"], code_challenge=bad, state="mc")
+        q = query_of(r.headers.get("Location", ""))
+        assert q.get("error") == "invalid_request", (bad, r.status_code, r.headers.get("Location"))

@@ -2,12 +2,11 @@
 
 import re
 import subprocess
-import time
 
 import requests
 from authlib.jose import JsonWebKey, JsonWebToken
 
-from conftest import BIN, DEMO_REDIRECT_URI, Browser, Server, exchange, free_port, pkce_pair, query_of, run_flow, \
+from conftest import BIN, Browser, exchange, free_port, pkce_pair, query_of, run_flow, \
     wait_for_binary
 
 BANNER_FIRST = re.compile(

@@ -8,7 +8,8 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import DEMO_REDIRECT_URI, Browser, exchange, parse_consent_form, pkce_pair, query_of, run_flow
+from conftest import DEMO_REDIRECT_URI, Browser, Client, basic_auth, exchange, parse_consent_form, pkce_pair, query_of, \
+    run_flow
 
 CHALLENGE = pkce_pair()[1]
 
@@ -99,7 +100,7 @@ def test_later_errors_redirect_to_verified_uri_with_state_and_iss(server, browse
 
 def test_state_with_special_characters_round_trips_encoded(server, browser, client1):
     state = "a b&c=d#e?f/g%41+ü"
-    flow_verifier, challenge = pkce_pair()
+    _, challenge = pkce_pair()
     sid = browser.start(client1.client_id, state=state, code_challenge=challenge)
     target = server.approve(sid, skip_consent=True).json()["redirect_uri"]
     parts = urllib.parse.urlsplit(target)
@@ -171,8 +172,6 @@ def test_code_bound_to_redirect_uri(server, browser, client1):
 def test_code_bound_to_redirect_uri_among_registered_ones(server, browser):
     a, b = "http://localhost:5000/a", "http://localhost:5000/b"
     c = server.create_client(name="Two URIs", redirect_uris=[a, b])
-    from conftest import Client
-
     client = Client(c["name"], c["client_id"], c["client_secret"])
     flow = run_flow(server, browser, client.client_id, redirect_uri=a)
     assert_oauth_error(exchange(server, client, flow, redirect_uri=b), 400, "invalid_grant")
@@ -470,6 +469,63 @@ def test_duplicated_parameters_at_token_are_rejected(server, browser, client1):
             f"&redirect_uri={urllib.parse.quote(DEMO_REDIRECT_URI, safe='')}&code_verifier={flow.verifier}")
     r = requests.post(server.discovery()["token_endpoint"], data=body,
                       headers={"Content-Type": "application/x-www-form-urlencoded",
-                               "Authorization": __import__("conftest").basic_auth(client1.client_id, client1.secret)},
+                               "Authorization": basic_auth(client1.client_id, client1.secret)},
                       timeout=10)
     assert_oauth_error(r, 400, "invalid_request")
+
+
+def test_host_claims_cannot_override_registered_claims(server, browser, client1):
+    """Claims the host passes are profile data; they never replace sub, iss, aud, nonce, exp...
+    The server may refuse such an approval (400) or ignore those claims: either way no forged token."""
+    from authlib.jose import JsonWebKey, JsonWebToken
+
+    forged = {"sub": "victim", "iss": "http://evil.example", "aud": "other-client", "azp": "x", "nonce": "forged",
+              "exp": 9999999999, "iat": 1, "at_hash": "x", "client_id": "x", "scope": "admin"}
+    for name, value in forged.items():
+        verifier, challenge = pkce_pair()
+        sid = browser.start(client1.client_id, code_challenge=challenge, nonce="real-nonce")
+        r = server.approve(sid, "real-user", claims={name: value, "name": "Real Name"}, skip_consent=True)
+        if r.status_code == 400:
+            assert r.json()["error"] == "invalid_request", r.text
+            assert server.auth_session(sid).json()["status"] == "pending"
+            continue
+        assert r.status_code == 200, r.text
+        code = query_of(r.json()["redirect_uri"])["code"]
+        tok = server.token({"grant_type": "authorization_code", "code": code, "redirect_uri": DEMO_REDIRECT_URI,
+                            "code_verifier": verifier}, auth=(client1.client_id, client1.secret)).json()
+        jwks = JsonWebKey.import_key_set(server.jwks())
+        idt = JsonWebToken(["RS256", "ES256", "EdDSA"]).decode(tok["id_token"], jwks)
+        assert idt["sub"] == "real-user", name
+        assert idt["iss"] == server.issuer, name
+        assert idt["aud"] in (client1.client_id, [client1.client_id]), name
+        assert idt["azp"] == client1.client_id, name
+        assert idt["nonce"] == "real-nonce", name
+        assert idt["exp"] < 9999999999 and idt["iat"] > 1, name
+        at = JsonWebToken(["RS256", "ES256", "EdDSA"]).decode(tok["access_token"], jwks)
+        assert at["sub"] == "real-user" and at["client_id"] == client1.client_id, name
+        assert "admin" not in at["scope"].split(), name
+        assert server.userinfo(tok["access_token"]).json()["sub"] == "real-user", name
+
+
+def test_error_page_does_not_reflect_markup(server, browser):
+    payload = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    r = browser.authorize(payload, redirect_uri=payload, code_challenge=CHALLENGE)
+    assert_html_400_no_redirect(r)
+    assert "<script>alert(1)" not in r.text and "<img src=x" not in r.text
+
+
+def test_registered_redirect_uri_with_query_keeps_it(server, browser):
+    uri = "http://localhost:5000/cb?tenant=acme&x=1"
+    c = server.create_client(name="Query URI", redirect_uris=[uri])
+    flow = run_flow(server, browser, c["client_id"], redirect_uri=uri)
+    parts = urllib.parse.urlsplit(flow.redirect)
+    assert flow.redirect.startswith("http://localhost:5000/cb?")
+    q = urllib.parse.parse_qs(parts.query)
+    assert q["tenant"] == ["acme"] and q["x"] == ["1"] and q["code"] and q["iss"] == [server.issuer]
+    assert flow.redirect.count("?") == 1
+    r = exchange(server, Client("q", c["client_id"], c["client_secret"]), flow, redirect_uri=uri)
+    assert r.status_code == 200, r.text
+    # The same URI with its query parameters reordered is a different string: rejected.
+    r = browser.authorize(c["client_id"], redirect_uri="http://localhost:5000/cb?x=1&tenant=acme",
+                          code_challenge=CHALLENGE)
+    assert_html_400_no_redirect(r)

@@ -13,6 +13,8 @@ struct Inner {
     settings: HashMap<String, String>,
     keys: Vec<KeyRecord>,
     clients: HashMap<String, ClientRecord>,
+    /// Insertion order of clients, so listings are stable like the SQL stores' (created_at, rowid).
+    client_order: Vec<String>,
     sessions: HashMap<String, SessionRecord>,
     authorizations: HashMap<String, AuthorizationRecord>,
 }
@@ -69,6 +71,7 @@ impl Store for MemoryStore {
             return Err(crate::Error::new(crate::ErrorKind::AlreadyUsed, "a client with this id exists"));
         }
         g.clients.insert(client.client_id.clone(), client.clone());
+        g.client_order.push(client.client_id.clone());
         Ok(())
     }
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
@@ -91,7 +94,9 @@ impl Store for MemoryStore {
         }
     }
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
-        Ok(self.lock().clients.remove(client_id).is_some())
+        let mut g = self.lock();
+        g.client_order.retain(|id| id != client_id);
+        Ok(g.clients.remove(client_id).is_some())
     }
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<()> {

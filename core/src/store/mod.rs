@@ -154,6 +154,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Deletes sessions and authorizations whose `expires_at` is before `now`; returns rows removed.
     async fn purge_expired(&self, now: i64) -> Result<u64>;
+
+    /// Releases connections; later calls fail.
+    async fn close(&self) {}
 }
 
 /// Opens the store named by `database_url`: `sqlite://path`, `sqlite::memory:` or `memory:`.
@@ -164,8 +167,12 @@ pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
         return Ok(Arc::new(SqliteStore::open(database_url).await?));
     }
+    // A bare file path is a SQLite file.
+    if !database_url.contains("://") && !database_url.is_empty() && !database_url.contains(':') {
+        return Ok(Arc::new(SqliteStore::open(&format!("sqlite://{database_url}")).await?));
+    }
     Err(Error::config(format!(
-        "unsupported database URL scheme in {:?}: use sqlite://path or memory:",
+        "unsupported database URL scheme in {:?}: use sqlite://path, a file path, or memory:",
         database_url.split(':').next().unwrap_or("")
     )))
 }

@@ -227,12 +227,12 @@ impl Store for SqliteStore {
     async fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientRecord>> {
         let rows = match owner {
             Some(o) => {
-                sqlx::query("SELECT * FROM clients WHERE owner = ? ORDER BY created_at, client_id")
+                sqlx::query("SELECT * FROM clients WHERE owner = ? ORDER BY created_at, rowid")
                     .bind(o)
                     .fetch_all(&self.pool)
                     .await?
             }
-            None => sqlx::query("SELECT * FROM clients ORDER BY created_at, client_id").fetch_all(&self.pool).await?,
+            None => sqlx::query("SELECT * FROM clients ORDER BY created_at, rowid").fetch_all(&self.pool).await?,
         };
         rows.iter().map(client_from_row).collect()
     }
@@ -381,5 +381,9 @@ impl Store for SqliteStore {
         let a = sqlx::query("DELETE FROM auth_sessions WHERE expires_at < ?").bind(now).execute(&self.pool).await?;
         let b = sqlx::query("DELETE FROM authorizations WHERE expires_at < ?").bind(now).execute(&self.pool).await?;
         Ok(a.rows_affected() + b.rows_affected())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }

@@ -1,0 +1,29 @@
+//! `connectivly._native`: the Rust core for Python. Thin: every operation is a core call; this crate
+//! only converts arguments, results and errors.
+
+use pyo3::prelude::*;
+
+mod clients;
+mod errors;
+mod provider;
+mod remote;
+mod runtime;
+mod types;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<provider::HostApi>()?;
+    m.add_class::<provider::Provider>()?;
+    m.add_class::<remote::RemoteProvider>()?;
+    m.add_class::<types::Client>()?;
+    m.add_class::<types::CreatedClient>()?;
+    m.add_class::<types::SessionClient>()?;
+    m.add_class::<types::ScopeInfo>()?;
+    m.add_class::<types::AuthSession>()?;
+    m.add_class::<types::TokenInfo>()?;
+    m.add_class::<types::Introspection>()?;
+    m.add_class::<types::HttpResponse>()?;
+    errors::register(m)?;
+    Ok(())
+}

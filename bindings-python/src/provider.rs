@@ -1,0 +1,334 @@
+//! `HostApi` (the shared base class), and `Provider`: the provider embedded in this process.
+
+use std::sync::{Arc, Mutex};
+
+use connectivly::{Approval, Config, Denial, ErrorKind, ScopeDef, SigningAlg};
+use pyo3::prelude::*;
+
+use crate::clients;
+use crate::errors::{IntoPyResult, to_py};
+use crate::runtime::block_on;
+use crate::types::{self, AuthSession, Client, CreatedClient, HttpResponse, Introspection, TokenInfo};
+
+struct State {
+    api: Option<Arc<dyn connectivly::HostApi>>,
+    local: Option<connectivly::Provider>,
+    /// For an embedded provider: reopened in a forked child (a gunicorn worker), whose inherited
+    /// connections and runtime must not be used.
+    config: Option<Config>,
+    pid: u32,
+}
+
+/// The operations an embedded `Provider` and a `RemoteProvider` share, with the same names.
+#[pyclass(subclass, module = "connectivly")]
+pub struct HostApi {
+    state: Mutex<State>,
+}
+
+impl HostApi {
+    pub fn new(
+        api: Arc<dyn connectivly::HostApi>,
+        local: Option<connectivly::Provider>,
+        config: Option<Config>,
+    ) -> HostApi {
+        HostApi { state: Mutex::new(State { api: Some(api), local, config, pid: std::process::id() }) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn refresh_after_fork(&self, st: &mut State) -> connectivly::Result<()> {
+        if st.pid == std::process::id() || st.api.is_none() {
+            return Ok(());
+        }
+        if let Some(cfg) = st.config.clone() {
+            let p = block_on(connectivly::Provider::open(cfg))?;
+            st.api = Some(Arc::new(p.clone()));
+            st.local = Some(p);
+        }
+        st.pid = std::process::id();
+        Ok(())
+    }
+
+    pub fn api(&self) -> connectivly::Result<Arc<dyn connectivly::HostApi>> {
+        let mut st = self.lock();
+        self.refresh_after_fork(&mut st)?;
+        st.api.clone().ok_or_else(closed)
+    }
+
+    pub fn local(&self) -> connectivly::Result<connectivly::Provider> {
+        let mut st = self.lock();
+        self.refresh_after_fork(&mut st)?;
+        st.local.clone().ok_or_else(closed)
+    }
+
+    pub fn close_inner(&self) -> Option<connectivly::Provider> {
+        let mut st = self.lock();
+        st.api = None;
+        st.local.take()
+    }
+}
+
+fn closed() -> connectivly::Error {
+    connectivly::Error::new(ErrorKind::Closed, "the provider is closed")
+}
+
+fn request(method: &str, path: &str, query: &str, headers: Vec<(String, String)>, body: &[u8]) -> connectivly::Request {
+    connectivly::Request {
+        method: method.to_ascii_uppercase(),
+        path: path.to_string(),
+        query: query.to_string(),
+        headers,
+        body: body.to_vec(),
+    }
+}
+
+#[pymethods]
+impl HostApi {
+    /// What the host needs to decide: the app, the requested scopes, prompt, max_age, login_hint.
+    fn auth_session(&self, py: Python<'_>, session_id: &str) -> PyResult<AuthSession> {
+        let api = self.api().py_err()?;
+        let s = py.detach(|| block_on(api.auth_session(session_id))).py_err()?;
+        AuthSession::from_core(py, s)
+    }
+
+    /// Approves the session for `user`; returns the URL to redirect the browser to.
+    #[pyo3(signature = (session_id, user, *, claims=None, scopes=None, skip_consent=false, remember=false, auth_time=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn approve(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        user: String,
+        claims: Option<&Bound<'_, PyAny>>,
+        scopes: Option<Vec<String>>,
+        skip_consent: bool,
+        remember: bool,
+        auth_time: Option<i64>,
+    ) -> PyResult<String> {
+        let approval =
+            Approval { user, claims: types::claims_from_py(claims)?, scopes, skip_consent, remember, auth_time };
+        let api = self.api().py_err()?;
+        py.detach(|| block_on(api.approve(session_id, approval))).py_err()
+    }
+
+    /// Refuses the session; returns the URL that brings `error` (default `access_denied`) to the client.
+    #[pyo3(signature = (session_id, *, error=None, error_description=None))]
+    fn deny(
+        &self,
+        py: Python<'_>,
+        session_id: &str,
+        error: Option<String>,
+        error_description: Option<String>,
+    ) -> PyResult<String> {
+        let api = self.api().py_err()?;
+        py.detach(|| block_on(api.deny(session_id, Denial { error, error_description }))).py_err()
+    }
+
+    /// Verifies an access token (signature, expiry, issuer, audience, revocation, scopes).
+    #[pyo3(signature = (token, scopes=Vec::new()))]
+    fn verify_access_token(&self, py: Python<'_>, token: &str, scopes: Vec<String>) -> PyResult<TokenInfo> {
+        let api = self.api().py_err()?;
+        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let t = py.detach(|| block_on(api.verify_access_token(token, &scopes))).py_err()?;
+        TokenInfo::from_core(py, t)
+    }
+
+    /// RFC 7662 introspection: `active` plus the token's claims, or only `active=False`.
+    fn introspect(&self, py: Python<'_>, token: &str) -> PyResult<Introspection> {
+        let api = self.api().py_err()?;
+        let i = py.detach(|| block_on(api.introspect(token))).py_err()?;
+        Introspection::from_core(py, i)
+    }
+
+    /// Guards a resource request: the token info, or the 401/403 response to send.
+    #[pyo3(signature = (method, headers, body=None, scopes=Vec::new()))]
+    fn protect(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        headers: Vec<(String, String)>,
+        body: Option<&[u8]>,
+        scopes: Vec<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let api = self.api().py_err()?;
+        let req = request(method, "/", "", headers, body.unwrap_or_default());
+        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        match py.detach(|| block_on(api.protect(&req, &scopes))) {
+            Ok(t) => Ok(Py::new(py, TokenInfo::from_core(py, t)?)?.into_any()),
+            Err(resp) => Ok(Py::new(py, HttpResponse::from_core(py, resp))?.into_any()),
+        }
+    }
+
+    /// Registers a client; the secret (confidential clients) is in the result and nowhere else, ever.
+    #[pyo3(signature = (name, redirect_uris, *, owner=None, public=false, first_party=false, logo_uri=None, client_uri=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_client(
+        &self,
+        py: Python<'_>,
+        name: String,
+        redirect_uris: Vec<String>,
+        owner: Option<String>,
+        public: bool,
+        first_party: bool,
+        logo_uri: Option<String>,
+        client_uri: Option<String>,
+    ) -> PyResult<CreatedClient> {
+        let api = self.api().py_err()?;
+        let new = clients::new_client(name, redirect_uris, owner, public, first_party, logo_uri, client_uri);
+        let c = py.detach(|| block_on(api.create_client(new))).py_err()?;
+        CreatedClient::from_core(py, c)
+    }
+
+    #[pyo3(signature = (owner=None))]
+    fn list_clients(&self, py: Python<'_>, owner: Option<&str>) -> PyResult<Vec<Client>> {
+        let api = self.api().py_err()?;
+        let v = py.detach(|| block_on(api.list_clients(owner))).py_err()?;
+        Ok(v.into_iter().map(Client::from).collect())
+    }
+
+    fn get_client(&self, py: Python<'_>, client_id: &str) -> PyResult<Client> {
+        let api = self.api().py_err()?;
+        Ok(Client::from(py.detach(|| block_on(api.get_client(client_id))).py_err()?))
+    }
+
+    #[pyo3(signature = (client_id, *, name=None, owner=None, redirect_uris=None, first_party=None, logo_uri=None, client_uri=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn update_client(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+        name: Option<String>,
+        owner: Option<String>,
+        redirect_uris: Option<Vec<String>>,
+        first_party: Option<bool>,
+        logo_uri: Option<String>,
+        client_uri: Option<String>,
+    ) -> PyResult<Client> {
+        let api = self.api().py_err()?;
+        let update = clients::client_update(name, owner, redirect_uris, first_party, logo_uri, client_uri);
+        Ok(Client::from(py.detach(|| block_on(api.update_client(client_id, update))).py_err()?))
+    }
+
+    /// Issues a new secret; the old one stops working at once.
+    fn rotate_client_secret(&self, py: Python<'_>, client_id: &str) -> PyResult<CreatedClient> {
+        let api = self.api().py_err()?;
+        let c = py.detach(|| block_on(api.rotate_client_secret(client_id))).py_err()?;
+        CreatedClient::from_core(py, c)
+    }
+
+    /// Deletes a client and revokes everything issued to it.
+    fn delete_client(&self, py: Python<'_>, client_id: &str) -> PyResult<()> {
+        let api = self.api().py_err()?;
+        py.detach(|| block_on(api.delete_client(client_id))).py_err()
+    }
+
+    /// Releases the store's connections; later calls raise `ProviderClosed`.
+    fn close(&self, py: Python<'_>) {
+        if let Some(p) = self.close_inner() {
+            py.detach(|| block_on(p.close()));
+        }
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(&self, py: Python<'_>, _t: Py<PyAny>, _v: Py<PyAny>, _tb: Py<PyAny>) -> bool {
+        self.close(py);
+        false
+    }
+}
+
+/// An OAuth 2.1 / OpenID Connect provider embedded in this process.
+#[pyclass(extends = HostApi, module = "connectivly")]
+pub struct Provider {
+    issuer: String,
+}
+
+#[pymethods]
+impl Provider {
+    #[new]
+    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), api_key=None, provider_name=None, scopes=None, signing_alg="RS256", audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        issuer: String,
+        login_url: String,
+        database: String,
+        api_key: Option<String>,
+        provider_name: Option<String>,
+        scopes: Option<std::collections::BTreeMap<String, String>>,
+        signing_alg: &str,
+        audience: Option<String>,
+        session_ttl: Option<i64>,
+        code_ttl: Option<i64>,
+        access_token_ttl: Option<i64>,
+        id_token_ttl: Option<i64>,
+    ) -> PyResult<PyClassInitializer<Provider>> {
+        let mut cfg = Config::new(issuer, login_url);
+        cfg.database_url = database;
+        cfg.api_key = api_key;
+        if let Some(n) = provider_name {
+            cfg.provider_name = n;
+        }
+        cfg.scopes = scopes.unwrap_or_default().into_iter().map(|(n, d)| ScopeDef::new(n, d)).collect();
+        cfg.signing_alg = SigningAlg::parse(signing_alg).map_err(to_py)?;
+        cfg.audience = audience;
+        cfg.session_ttl = session_ttl.unwrap_or(cfg.session_ttl);
+        cfg.code_ttl = code_ttl.unwrap_or(cfg.code_ttl);
+        cfg.access_token_ttl = access_token_ttl.unwrap_or(cfg.access_token_ttl);
+        cfg.id_token_ttl = id_token_ttl.unwrap_or(cfg.id_token_ttl);
+        let open_cfg = cfg.clone();
+        let p = py.detach(|| block_on(connectivly::Provider::open(open_cfg))).py_err()?;
+        let issuer = p.issuer().to_string();
+        Ok(PyClassInitializer::from(HostApi::new(Arc::new(p.clone()), Some(p), Some(cfg)))
+            .add_subclass(Provider { issuer }))
+    }
+
+    /// The issuer URL (the base of every endpoint and the `iss` of every token).
+    #[getter]
+    fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Serves one OAuth request; `path` is relative to the issuer (e.g. `/oauth2/token`).
+    #[pyo3(signature = (method, path, query="", headers=Vec::new(), body=None))]
+    fn handle(
+        slf: PyRef<'_, Self>,
+        py: Python<'_>,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: Vec<(String, String)>,
+        body: Option<&[u8]>,
+    ) -> PyResult<HttpResponse> {
+        let p = slf.as_super().local().py_err()?;
+        let req = request(method, path, query, headers, body.unwrap_or_default());
+        let resp = py.detach(|| block_on(p.handle(req)));
+        Ok(HttpResponse::from_core(py, resp))
+    }
+
+    /// The discovery document (OIDC Discovery / RFC 8414).
+    fn discovery(slf: PyRef<'_, Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let p = slf.as_super().local().py_err()?;
+        types::json_to_py(py, &p.discovery())
+    }
+
+    /// Creates the stored host-API key if none exists; returns it (shown once) or None.
+    fn ensure_api_key(slf: PyRef<'_, Self>, py: Python<'_>) -> PyResult<Option<String>> {
+        let p = slf.as_super().local().py_err()?;
+        py.detach(|| block_on(p.ensure_api_key())).py_err()
+    }
+
+    /// Replaces the stored host-API key; returns the new one (shown once).
+    fn rotate_api_key(slf: PyRef<'_, Self>, py: Python<'_>) -> PyResult<String> {
+        let p = slf.as_super().local().py_err()?;
+        py.detach(|| block_on(p.rotate_api_key())).py_err()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Provider(issuer={:?})", self.issuer)
+    }
+}

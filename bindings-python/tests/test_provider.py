@@ -1,0 +1,173 @@
+"""The embedded Provider's Python API: typed results, typed exceptions, threads, closing."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+import pytest
+
+import connectivly
+from connectivly import (
+    AlreadyUsed,
+    ConfigError,
+    ConnectivlyError,
+    InvalidRequest,
+    InvalidScope,
+    InvalidToken,
+    NotFound,
+    Provider,
+    ProviderClosed,
+    SessionAlreadyUsed,
+    SessionNotFound,
+)
+from conftest import query
+
+REDIRECT = "https://client.example.com/cb"
+
+
+def start(provider: Any, client_id: str, scope: str = "openid profile email", **extra: str) -> str:
+    q = f"response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb" \
+        f"&scope={scope.replace(' ', '%20')}&state=s1&nonce=n1"
+    for k, v in extra.items():
+        q += f"&{k}={v}"
+    r = provider.handle("GET", "/oauth2/authorize", q)
+    assert r.status == 302, r.body
+    return query(dict(r.headers)["location"])["token"]
+
+
+def test_results_are_typed_objects(provider: Any) -> None:
+    created = provider.create_client("Photo Printer", [REDIRECT], owner="user-1")
+    assert isinstance(created, connectivly.CreatedClient)
+    assert created.client_secret and created.client_secret.startswith("cly_cs_")
+    assert "cly_cs_" not in repr(created)
+    client = provider.get_client(created.client_id)
+    assert isinstance(client, connectivly.Client)
+    assert client == created.client
+    assert client.redirect_uris == [REDIRECT] and client.owner == "user-1" and client.public is False
+    assert [c.client_id for c in provider.list_clients(owner="user-1")] == [created.client_id]
+    assert provider.list_clients(owner="someone-else") == []
+
+    sid = start(provider, created.client_id, login_hint="ann")
+    s = provider.auth_session(sid)
+    assert isinstance(s, connectivly.AuthSession)
+    assert s.status == "pending" and s.user is None and s.login_hint == "ann"
+    assert s.client.name == "Photo Printer"
+    assert [(x.name, x.description) for x in s.scopes][0] == ("openid", "Confirm your identity")
+
+    target = provider.approve(sid, "ann", claims={"name": "Ann"}, skip_consent=True)
+    assert target.startswith(REDIRECT + "?code=")
+    code = query(target)["code"]
+    r = provider.handle("POST", "/oauth2/token", "", [
+        ("content-type", "application/x-www-form-urlencoded"),
+    ], f"grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb"
+       f"&client_id={created.client_id}&client_secret={created.client_secret}".encode())
+    assert r.status == 200, r.body
+    assert ("cache-control", "no-store") in r.headers
+    import json
+
+    tokens = json.loads(r.body)
+    info = provider.verify_access_token(tokens["access_token"], ["openid"])
+    assert isinstance(info, connectivly.TokenInfo)
+    assert info.sub == "ann" and info.client_id == created.client_id and info.has_scope("email")
+    assert info.claims["iss"] == "https://id.example.com"
+    intro = provider.introspect(tokens["access_token"])
+    assert intro.active and intro.sub == "ann" and intro.token_type == "Bearer"
+    assert provider.introspect("garbage").active is False
+    with pytest.raises(connectivly.InsufficientScope):
+        provider.verify_access_token(tokens["access_token"], ["photos:read"])
+
+
+def test_errors_are_typed_with_codes(provider: Any) -> None:
+    created = provider.create_client("A", [REDIRECT])
+    sid = start(provider, created.client_id)
+    with pytest.raises(SessionNotFound) as e:
+        provider.auth_session("cly_ses_nope")
+    assert e.value.code == "not_found" and isinstance(e.value, ConnectivlyError)
+    assert SessionNotFound is NotFound
+    with pytest.raises(InvalidScope):
+        provider.approve(sid, "ann", scopes=["photos:read"])
+    with pytest.raises(InvalidRequest) as e2:
+        provider.approve(sid, "ann", claims={"sub": "someone-else"})
+    assert e2.value.code == "invalid_request"
+    provider.approve(sid, "ann")
+    with pytest.raises(SessionAlreadyUsed) as e3:
+        provider.approve(sid, "ann")
+    assert e3.value.code == "already_used" and SessionAlreadyUsed is AlreadyUsed
+    with pytest.raises(AlreadyUsed):
+        provider.deny(sid)
+    with pytest.raises(InvalidToken):
+        provider.verify_access_token("not.a.token")
+    with pytest.raises(NotFound):
+        provider.get_client("cly_ci_missing")
+    with pytest.raises(InvalidRequest):
+        provider.create_client("Bad", ["javascript:alert(1)"])
+    with pytest.raises(InvalidRequest):
+        provider.deny(start(provider, created.client_id), error="made_up")
+
+
+def test_wrong_argument_types_raise_type_error(provider: Any) -> None:
+    created = provider.create_client("A", [REDIRECT])
+    sid = start(provider, created.client_id)
+    with pytest.raises(TypeError):
+        provider.approve(sid, 42)
+    with pytest.raises(TypeError):
+        provider.approve(sid, "ann", claims=["not", "a", "dict"])
+    with pytest.raises(TypeError):
+        provider.approve(sid, "ann", claims={"when": object()})
+    with pytest.raises(TypeError):
+        provider.create_client("A", "https://not-a-list.example/cb")
+    with pytest.raises(TypeError):
+        provider.auth_session(None)
+    # None of that consumed the session.
+    assert provider.auth_session(sid).status == "pending"
+
+
+def test_bad_configuration_raises_config_error(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError):
+        Provider("not a url", "/login", database="memory:")
+    with pytest.raises(ConfigError):
+        Provider("https://id.example.com", "/login", database="memory:", signing_alg="HS256")
+    with pytest.raises(ConfigError):
+        Provider("https://id.example.com", "/login", database="mysql://x")
+    with pytest.raises(ConfigError):
+        Provider("https://id.example.com", "/login", database="memory:", code_ttl=0)
+
+
+def test_closed_provider_raises(db_url: str) -> None:
+    p = Provider("https://id.example.com", "/login", database=db_url)
+    with p:
+        p.list_clients()
+    with pytest.raises(ProviderClosed) as e:
+        p.list_clients()
+    assert e.value.code == "closed"
+    with pytest.raises(ProviderClosed):
+        p.handle("GET", "/.well-known/jwks.json")
+    p.close()  # closing twice is fine
+
+
+def test_many_threads_share_one_provider(provider: Any) -> None:
+    created = provider.create_client("A", [REDIRECT])
+    sids = [start(provider, created.client_id) for _ in range(64)]
+
+    def approve(sid: str) -> str:
+        return str(provider.approve(sid, "ann", skip_consent=True))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        targets = list(pool.map(approve, sids))
+    assert len({query(t)["code"] for t in targets}) == 64
+
+    # Racing approvals of one session: exactly one wins.
+    sid = start(provider, created.client_id)
+    results: list[str] = []
+
+    def race(_: int) -> None:
+        try:
+            provider.approve(sid, "ann", skip_consent=True)
+            results.append("ok")
+        except AlreadyUsed:
+            results.append("lost")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(race, range(16)))
+    assert results.count("ok") == 1 and results.count("lost") == 15
