@@ -22,6 +22,10 @@ pub struct Client {
     pub logo_uri: Option<String>,
     pub client_uri: Option<String>,
     pub created_at: i64,
+    /// Scopes this client may be granted (`None`: any; client_credentials needs a list).
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Refresh tokens even without `offline_access`.
+    pub issue_refresh_tokens: bool,
 }
 
 impl From<&ClientRecord> for Client {
@@ -36,6 +40,8 @@ impl From<&ClientRecord> for Client {
             logo_uri: c.logo_uri.clone(),
             client_uri: c.client_uri.clone(),
             created_at: c.created_at,
+            allowed_scopes: c.allowed_scopes.clone(),
+            issue_refresh_tokens: c.issue_refresh_tokens,
         }
     }
 }
@@ -65,6 +71,10 @@ pub struct NewClient {
     pub logo_uri: Option<String>,
     #[serde(default)]
     pub client_uri: Option<String>,
+    #[serde(default)]
+    pub allowed_scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub issue_refresh_tokens: bool,
 }
 
 /// A partial update; absent fields stay as they are. `public` cannot change after creation.
@@ -83,6 +93,10 @@ pub struct ClientUpdate {
     pub logo_uri: Option<String>,
     #[serde(default)]
     pub client_uri: Option<String>,
+    #[serde(default)]
+    pub allowed_scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub issue_refresh_tokens: Option<bool>,
 }
 
 const MAX_REDIRECT_URIS: usize = 20;
@@ -168,6 +182,7 @@ impl Provider {
     pub async fn create_client(&self, new: NewClient) -> Result<CreatedClient> {
         validate_fields(&new.name, &new.redirect_uris, &new.logo_uri, &new.client_uri)?;
         validate_owner(&new.owner)?;
+        self.validate_allowed_scopes(&new.allowed_scopes)?;
         let secret = (!new.public).then(|| secrets::new_secret(prefix::CLIENT_SECRET));
         let rec = ClientRecord {
             client_id: secrets::new_id(prefix::CLIENT_ID),
@@ -180,6 +195,9 @@ impl Provider {
             logo_uri: new.logo_uri,
             client_uri: new.client_uri,
             created_at: crate::time::now(),
+            allowed_scopes: new.allowed_scopes,
+            issue_refresh_tokens: new.issue_refresh_tokens,
+            tokens_revoked_before: None,
         };
         self.store().insert_client(&rec).await?;
         tracing::info!(client_id = %rec.client_id, public = rec.public, "client created");
@@ -215,8 +233,15 @@ impl Provider {
         if update.client_uri.is_some() {
             rec.client_uri = update.client_uri;
         }
+        if update.allowed_scopes.is_some() {
+            rec.allowed_scopes = update.allowed_scopes;
+        }
+        if let Some(r) = update.issue_refresh_tokens {
+            rec.issue_refresh_tokens = r;
+        }
         validate_fields(&rec.name, &rec.redirect_uris, &rec.logo_uri, &rec.client_uri)?;
         validate_owner(&rec.owner)?;
+        self.validate_allowed_scopes(&rec.allowed_scopes)?;
         if !self.store().update_client(&rec).await? {
             return Err(Error::not_found("no such client"));
         }
@@ -245,6 +270,27 @@ impl Provider {
         }
         self.store().revoke_client_authorizations(client_id).await?;
         tracing::info!(client_id, "client deleted");
+        Ok(())
+    }
+
+    fn validate_allowed_scopes(&self, allowed: &Option<Vec<String>>) -> Result<()> {
+        for s in allowed.iter().flatten() {
+            if !self.scopes().iter().any(|d| &d.name == s) {
+                return Err(Error::invalid_scope(format!("allowed_scopes names an unknown scope {s:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Revokes every token issued to a client (it keeps working for new authorizations).
+    pub async fn revoke_client(&self, client_id: &str) -> Result<()> {
+        let mut rec = self.client_record(client_id).await?;
+        rec.tokens_revoked_before = Some(crate::time::now());
+        if !self.store().update_client(&rec).await? {
+            return Err(Error::not_found("no such client"));
+        }
+        self.store().revoke_client_authorizations(client_id).await?;
+        tracing::info!(client_id, "all tokens of the client revoked");
         Ok(())
     }
 

@@ -32,6 +32,15 @@ pub struct Config {
     pub access_token_ttl: i64,
     /// ID token lifetime (seconds).
     pub id_token_ttl: i64,
+    /// Refresh token lifetime (seconds); each rotation starts a new one.
+    pub refresh_token_ttl: i64,
+    /// Seconds during which presenting an already-rotated refresh token is refused *without*
+    /// revoking its family (tolerates a client's network retry). 0 = every replay revokes.
+    pub refresh_reuse_grace: i64,
+    /// Rotate signing keys when the active one is this old (seconds); `None` = only on demand.
+    pub key_rotation_interval: Option<i64>,
+    /// Encrypts signing keys at rest (AES-256-GCM under a key derived from this secret).
+    pub secret: Option<String>,
 }
 
 impl Config {
@@ -49,6 +58,10 @@ impl Config {
             code_ttl: 60,
             access_token_ttl: 3600,
             id_token_ttl: 3600,
+            refresh_token_ttl: 30 * 24 * 3600,
+            refresh_reuse_grace: 0,
+            key_rotation_interval: Some(90 * 24 * 3600),
+            secret: None,
         }
     }
 
@@ -74,10 +87,19 @@ impl Config {
         if self.login_url.contains('#') {
             return Err(Error::config("login_url must not have a fragment"));
         }
-        for ttl in [self.session_ttl, self.code_ttl, self.access_token_ttl, self.id_token_ttl] {
+        for ttl in [self.session_ttl, self.code_ttl, self.access_token_ttl, self.id_token_ttl, self.refresh_token_ttl] {
             if ttl <= 0 {
                 return Err(Error::config("lifetimes must be positive numbers of seconds"));
             }
+        }
+        if self.refresh_reuse_grace < 0 || self.refresh_reuse_grace > 300 {
+            return Err(Error::config("refresh_reuse_grace must be 0 to 300 seconds"));
+        }
+        if self.key_rotation_interval.is_some_and(|i| i < 3600) {
+            return Err(Error::config("key_rotation_interval must be at least 3600 seconds"));
+        }
+        if self.secret.as_ref().is_some_and(|s| s.len() < 16) {
+            return Err(Error::config("secret must be at least 16 characters"));
         }
         for s in &self.scopes {
             if !crate::scopes::valid_token(&s.name) {
@@ -93,6 +115,11 @@ impl Config {
             return Err(Error::config("api_key must be at least 16 characters"));
         }
         Ok(self)
+    }
+
+    /// The longest any token signed now can live: how long a retired key must stay published.
+    pub fn max_signed_token_ttl(&self) -> i64 {
+        self.access_token_ttl.max(self.id_token_ttl)
     }
 
     pub fn audience(&self) -> &str {

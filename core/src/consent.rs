@@ -53,8 +53,11 @@ impl Provider {
                 if !secrets::constant_time_eq(presented.as_bytes(), csrf.as_bytes()) {
                     return Err(Error::new(ErrorKind::AccessDenied, "the form is stale or was not sent by this page"));
                 }
+                let remember = session.remember || form.get("remember")? == Some("yes");
                 let location = match form.get("decision")? {
-                    Some("allow") => self.complete(session, SessionStatus::Approved, id).await?,
+                    Some("allow") => {
+                        self.complete(SessionRecord { remember, ..session }, SessionStatus::Approved, id).await?
+                    }
                     Some("deny") => {
                         self.finish_denied(
                             session,

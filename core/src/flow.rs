@@ -223,6 +223,11 @@ impl Provider {
             return Err(Error::invalid_request("only response_mode=query is supported"));
         }
         let requested = scopes::parse(params.get("scope")?, self.scopes())?;
+        if let Some(allowed) = &client.allowed_scopes
+            && let Some(s) = requested.iter().find(|s| !allowed.contains(s))
+        {
+            return Err(Error::invalid_scope(format!("this client may not request scope {s:?}")));
+        }
 
         let challenge = params.get("code_challenge")?;
         let method = params.get("code_challenge_method")?;
@@ -290,6 +295,7 @@ impl Provider {
             claims: Map::new(),
             granted_scopes: Vec::new(),
             auth_time: None,
+            remember: false,
             created_at: now,
             expires_at: now + self.config().session_ttl,
         })
@@ -412,23 +418,32 @@ impl Provider {
                 "the user authenticated longer ago than the client's max_age: re-authenticate, then approve",
             ));
         }
+        let remembered = match self.store().get_grant(&approval.user, &client.client_id).await? {
+            Some(g) => granted.iter().all(|s| g.scopes.contains(s)),
+            None => false,
+        };
         let approved = SessionRecord {
             status: SessionStatus::Approved,
             subject: Some(approval.user.clone()),
             claims: approval.claims,
             granted_scopes: granted,
             auth_time: Some(auth_time),
+            remember: approval.remember,
             ..session.clone()
         };
         let prompts: Vec<&str> = session.prompt.as_deref().unwrap_or("").split(' ').collect();
-        let consent_needed = prompts.contains(&"consent") || !(approval.skip_consent || client.first_party);
+        let consent_needed =
+            prompts.contains(&"consent") || !(approval.skip_consent || client.first_party || remembered);
         if consent_needed && prompts.contains(&"none") {
             let denied = SessionRecord { status: SessionStatus::Denied, ..approved };
             if !self.store().transition_session(&denied, SessionStatus::Pending, None).await? {
                 return Err(self.lost_race(id).await);
             }
-            let err = Error::new(ErrorKind::InvalidRequest, "the user must consent, but prompt=none was requested");
-            return Ok(self.error_redirect_with_code(&session, "consent_required", err.message()));
+            return Ok(self.error_redirect_with_code(
+                &session,
+                "consent_required",
+                "the user must consent, but prompt=none was requested",
+            ));
         }
         if consent_needed {
             if !self.store().transition_session(&approved, SessionStatus::Pending, None).await? {
@@ -466,6 +481,9 @@ impl Provider {
         let completed = SessionRecord { status: SessionStatus::Completed, ..approved };
         if !self.store().transition_session(&completed, from, Some(&authorization)).await? {
             return Err(self.lost_race(id).await);
+        }
+        if completed.remember {
+            self.remember_grant(&authorization.subject, &authorization.client_id, &authorization.scopes).await?;
         }
         tracing::info!(client_id = %completed.client_id, "authorization code issued");
         Ok(self.code_redirect(&completed, &code))

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::clients::{ClientUpdate, NewClient};
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::{Approval, Denial};
-use crate::http::{MAX_BODY_BYTES, Request, Response};
+use crate::http::{MAX_BODY_BYTES, Request, Response, decode_path_segment};
 use crate::pages;
 use crate::provider::Provider;
 
@@ -26,10 +26,16 @@ impl Provider {
                 [".well-known", "openid-configuration"] | [".well-known", "oauth-authorization-server"],
             ) => Response::json(200, &self.discovery()).with_header("cache-control", "public, max-age=300"),
             ("GET" | "HEAD", [".well-known", "jwks.json"]) => {
+                // Keys another instance rotated in must be published before its tokens reach clients.
+                if let Err(e) = self.refresh_keys_throttled().await {
+                    tracing::warn!(error = %e, "could not refresh signing keys");
+                }
                 Response::json(200, &self.keys().jwks()).with_header("cache-control", "public, max-age=300")
             }
             (_, ["oauth2", "authorize"]) => self.authorize_endpoint(&req).await,
             (_, ["oauth2", "token"]) => self.token_endpoint(&req).await,
+            (_, ["oauth2", "revoke"]) => self.revocation_endpoint(&req).await,
+            (_, ["oauth2", "introspect"]) => self.introspection_endpoint(&req).await,
             ("GET" | "POST", ["oauth2", "userinfo"]) => self.userinfo_endpoint(&req).await,
             (_, ["consent", id]) => self.consent_endpoint(&req, id).await,
             (_, ["api", rest @ ..]) => self.host_api(&req, rest).await,
@@ -57,7 +63,11 @@ impl Provider {
             "scopes_supported": self.scopes().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "revocation_endpoint": self.url("/oauth2/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint": self.url("/oauth2/introspect"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": algs,
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
@@ -140,8 +150,33 @@ impl Provider {
                 } else {
                     json_body(req)?
                 };
-                ok(to_json(&self.introspect(&body.token).await?))
+                ok(to_json(&self.introspect_any(&body.token, None).await?))
             }
+            ("POST", ["revoke"]) => {
+                #[derive(serde::Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Body {
+                    token: String,
+                }
+                let body: Body = json_body(req)?;
+                self.revoke(&body.token).await?;
+                ok(json!({"revoked": true}))
+            }
+            ("POST", ["users", user, "revoke"]) => {
+                let n = self.revoke_user(&decode_path_segment(user)?).await?;
+                ok(json!({"revoked": n}))
+            }
+            ("GET", ["users", user, "grants"]) => ok(to_json(&self.list_grants(&decode_path_segment(user)?).await?)),
+            ("DELETE", ["users", user, "grants", client_id]) => {
+                self.revoke_grant(&decode_path_segment(user)?, client_id).await?;
+                ok(json!({"revoked": true}))
+            }
+            ("POST", ["clients", id, "revoke"]) => {
+                self.revoke_client(id).await?;
+                ok(json!({"revoked": true}))
+            }
+            ("GET", ["keys"]) => ok(to_json(&self.signing_keys())),
+            ("POST", ["keys", "rotate"]) => ok(to_json(&self.rotate_keys().await?)),
             ("POST", ["clients", id, "secret"]) => ok(to_json(&self.rotate_client_secret(id).await?)),
             (
                 _,

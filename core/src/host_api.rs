@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use crate::clients::{Client, ClientUpdate, CreatedClient, NewClient};
 use crate::error::Result;
 use crate::flow::{Approval, AuthSession, Denial};
+use crate::grants::Grant;
 use crate::http::{Request, Response};
-use crate::provider::Provider;
+use crate::provider::{KeyInfo, Provider};
 use crate::remote::RemoteProvider;
 use crate::tokens::{Introspection, TokenInfo};
 
@@ -25,6 +26,12 @@ pub trait HostApi: Send + Sync + std::fmt::Debug {
     async fn update_client(&self, client_id: &str, update: ClientUpdate) -> Result<Client>;
     async fn rotate_client_secret(&self, client_id: &str) -> Result<CreatedClient>;
     async fn delete_client(&self, client_id: &str) -> Result<()>;
+    async fn revoke(&self, token: &str) -> Result<()>;
+    async fn revoke_user(&self, user: &str) -> Result<u64>;
+    async fn revoke_client(&self, client_id: &str) -> Result<()>;
+    async fn list_grants(&self, user: &str) -> Result<Vec<Grant>>;
+    async fn revoke_grant(&self, user: &str, client_id: &str) -> Result<()>;
+    async fn rotate_keys(&self) -> Result<Vec<KeyInfo>>;
 }
 
 macro_rules! delegate_host_api {
@@ -66,6 +73,24 @@ macro_rules! delegate_host_api {
             }
             async fn delete_client(&self, client_id: &str) -> Result<()> {
                 <$ty>::delete_client(self, client_id).await
+            }
+            async fn revoke(&self, token: &str) -> Result<()> {
+                <$ty>::revoke(self, token).await
+            }
+            async fn revoke_user(&self, user: &str) -> Result<u64> {
+                <$ty>::revoke_user(self, user).await
+            }
+            async fn revoke_client(&self, client_id: &str) -> Result<()> {
+                <$ty>::revoke_client(self, client_id).await
+            }
+            async fn list_grants(&self, user: &str) -> Result<Vec<Grant>> {
+                <$ty>::list_grants(self, user).await
+            }
+            async fn revoke_grant(&self, user: &str, client_id: &str) -> Result<()> {
+                <$ty>::revoke_grant(self, user, client_id).await
+            }
+            async fn rotate_keys(&self) -> Result<Vec<KeyInfo>> {
+                <$ty>::rotate_keys(self).await
             }
         }
     };

@@ -208,6 +208,11 @@ pub fn decode_component(raw: &[u8]) -> Result<String> {
     String::from_utf8(out).map_err(|_| Error::invalid_request("parameters must be UTF-8"))
 }
 
+/// Percent-decodes one path segment (`+` stays a plus) and requires UTF-8.
+pub fn decode_path_segment(raw: &str) -> Result<String> {
+    decode_component(raw.replace('+', "%2B").as_bytes())
+}
+
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),

@@ -38,12 +38,60 @@ impl SigningAlg {
     }
 }
 
+/// Marks a sealed (encrypted) private key in the store; PKCS#8 DER never starts with these bytes.
+const SEALED_MAGIC: &[u8] = b"CLYK1";
+
+fn sealing_key(secret: &str) -> aws_lc_rs::aead::LessSafeKey {
+    // HKDF turns an operator's passphrase-like secret into a uniform AES-256 key.
+    let salt = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"connectivly signing keys");
+    let prk = salt.extract(secret.as_bytes());
+    let okm = prk.expand(&[b"aes-256-gcm v1"], &aws_lc_rs::aead::AES_256_GCM).expect("HKDF output length is valid");
+    let mut key = [0u8; 32];
+    okm.fill(&mut key).expect("HKDF fill of 32 bytes");
+    let unbound = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &key).expect("AES-256 key");
+    aws_lc_rs::aead::LessSafeKey::new(unbound)
+}
+
+/// Encrypts a private key for storage (AES-256-GCM, random nonce, the magic as associated data).
+pub fn seal(der: &[u8], secret: &str) -> Result<Vec<u8>> {
+    let key = sealing_key(secret);
+    let nonce_bytes = crate::secrets::random_bytes::<12>();
+    let nonce = aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce_bytes);
+    let mut buf = der.to_vec();
+    key.seal_in_place_append_tag(nonce, aws_lc_rs::aead::Aad::from(SEALED_MAGIC), &mut buf)
+        .map_err(|_| Error::internal("key encryption failed"))?;
+    let mut out = Vec::with_capacity(SEALED_MAGIC.len() + 12 + buf.len());
+    out.extend_from_slice(SEALED_MAGIC);
+    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(&buf);
+    Ok(out)
+}
+
+/// The PKCS#8 DER of a stored key, decrypting it when it was sealed.
+pub fn unseal(stored: &[u8], secret: Option<&str>, kid: &str) -> Result<Vec<u8>> {
+    let Some(rest) = stored.strip_prefix(SEALED_MAGIC) else { return Ok(stored.to_vec()) };
+    let secret = secret.ok_or_else(|| {
+        Error::config(format!("signing key {kid} is encrypted: set the secret (CONNECTIVLY_SECRET) it was sealed with"))
+    })?;
+    if rest.len() < 12 + 16 {
+        return Err(Error::config(format!("signing key {kid} is corrupt")));
+    }
+    let (nonce, ct) = rest.split_at(12);
+    let nonce =
+        aws_lc_rs::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::config("corrupt key nonce"))?;
+    let mut buf = ct.to_vec();
+    let plain = sealing_key(secret)
+        .open_in_place(nonce, aws_lc_rs::aead::Aad::from(SEALED_MAGIC), &mut buf)
+        .map_err(|_| Error::config(format!("signing key {kid} cannot be decrypted: wrong secret")))?;
+    Ok(plain.to_vec())
+}
+
 /// A key as the store keeps it.
 #[derive(Debug, Clone)]
 pub struct KeyRecord {
     pub kid: String,
     pub alg: SigningAlg,
-    /// PKCS#8 DER of the private key.
+    /// PKCS#8 DER of the private key, or its sealed form when a secret is configured.
     pub private_der: Vec<u8>,
     pub created_at: i64,
     /// Set when a newer key took over signing; the key stays published for verification.
@@ -104,6 +152,12 @@ pub fn generate(alg: SigningAlg, now: i64) -> Result<KeyRecord> {
 
 impl LoadedKey {
     pub fn load(rec: &KeyRecord) -> Result<LoadedKey> {
+        Self::load_with(rec, None)
+    }
+
+    pub fn load_with(rec: &KeyRecord, secret: Option<&str>) -> Result<LoadedKey> {
+        let der = unseal(&rec.private_der, secret, &rec.kid)?;
+        let rec = &KeyRecord { private_der: der, ..rec.clone() };
         let bad = |_| Error::config(format!("signing key {} in the store cannot be parsed", rec.kid));
         let (signer, public_raw, mut jwk) = match rec.alg {
             SigningAlg::RS256 => {
@@ -186,7 +240,11 @@ pub struct KeySet {
 
 impl KeySet {
     pub fn load(records: &[KeyRecord]) -> Result<KeySet> {
-        let mut keys = records.iter().map(LoadedKey::load).collect::<Result<Vec<_>>>()?;
+        Self::load_with(records, None)
+    }
+
+    pub fn load_with(records: &[KeyRecord], secret: Option<&str>) -> Result<KeySet> {
+        let mut keys = records.iter().map(|r| LoadedKey::load_with(r, secret)).collect::<Result<Vec<_>>>()?;
         // Newest first, so the active key for an algorithm is the first unretired one.
         keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.kid.cmp(&b.kid)));
         Ok(KeySet { keys })
@@ -195,6 +253,10 @@ impl KeySet {
     /// The key that signs new tokens with `alg`.
     pub fn signing_key(&self, alg: SigningAlg) -> Option<&LoadedKey> {
         self.keys.iter().find(|k| k.alg == alg && k.retired_at.is_none())
+    }
+
+    pub fn all(&self) -> &[LoadedKey] {
+        &self.keys
     }
 
     pub fn by_kid(&self, kid: &str) -> Option<&LoadedKey> {
@@ -220,6 +282,21 @@ impl KeySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_keys_need_the_right_secret() {
+        let rec = generate(SigningAlg::ES256, 1).unwrap();
+        let sealed = KeyRecord { private_der: seal(&rec.private_der, "a-long-enough-secret").unwrap(), ..rec.clone() };
+        assert!(!sealed.private_der.windows(16).any(|w| rec.private_der.windows(16).any(|x| x == w)));
+        assert!(LoadedKey::load_with(&sealed, Some("a-long-enough-secret")).is_ok());
+        assert_eq!(
+            LoadedKey::load_with(&sealed, Some("another-secret-123")).unwrap_err().kind(),
+            crate::ErrorKind::Config
+        );
+        assert_eq!(LoadedKey::load_with(&sealed, None).unwrap_err().kind(), crate::ErrorKind::Config);
+        // Keys stored before a secret was configured still load.
+        assert!(LoadedKey::load_with(&rec, Some("a-long-enough-secret")).is_ok());
+    }
 
     #[test]
     fn each_algorithm_signs_and_verifies() {

@@ -15,6 +15,8 @@ ul{padding-left:1.2rem}
 li{margin:.35rem 0}
 .scope{font-weight:600}
 .owner,.note{font-size:.875rem;color:#5a6270}
+.remember{display:flex;gap:.5rem;align-items:center;margin:1rem 0 0}
+.remember input{width:1.1rem;height:1.1rem}
 .actions{display:flex;gap:.75rem;margin-top:1.5rem;flex-wrap:wrap}
 button{flex:1 1 8rem;font:inherit;padding:.7rem 1rem;border-radius:8px;border:1px solid #c3c8d2;background:#fff;color:#1d2330;cursor:pointer}
 button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
@@ -82,6 +84,8 @@ pub fn consent_page(v: &ConsentView<'_>) -> Response {
     body.push_str(&format!(
         "</ul><form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <p class=\"remember\"><input type=\"checkbox\" id=\"remember\" name=\"remember\" value=\"yes\">\
+         <label for=\"remember\">Remember this decision</label></p>\
          <div class=\"actions\">\
          <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\
          <button type=\"submit\" name=\"decision\" value=\"allow\" class=\"primary\" autofocus>Allow</button>\

@@ -31,6 +31,17 @@ struct Inner {
     /// Hash of the host-API key (explicit from config, or stored).
     api_key_hash: RwLock<Option<String>>,
     last_gc: AtomicI64,
+    last_key_reload: AtomicI64,
+}
+
+/// A signing key as the host sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: String,
+    pub created_at: i64,
+    /// Set once a newer key signs; the key stays published until its tokens expire.
+    pub retired_at: Option<i64>,
 }
 
 impl Provider {
@@ -60,6 +71,7 @@ impl Provider {
                 scopes: all_scopes,
                 api_key_hash: RwLock::new(api_key_hash),
                 last_gc: AtomicI64::new(crate::time::now()),
+                last_key_reload: AtomicI64::new(crate::time::now()),
             }),
         })
     }
@@ -85,6 +97,79 @@ impl Provider {
     pub async fn reload_keys(&self) -> Result<()> {
         let keys = load_or_create_keys(&*self.inner.store, &self.inner.config).await?;
         *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+        self.inner.last_key_reload.store(crate::time::now(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reloads the keys when a token names a `kid` this instance has not loaded, or the JWKS is asked
+    /// for (another instance may have rotated); at most every few seconds, so junk cannot hammer the store.
+    pub(crate) async fn refresh_keys_throttled(&self) -> Result<bool> {
+        let now = crate::time::now();
+        let last = self.inner.last_key_reload.load(Ordering::Relaxed);
+        if now - last < 5
+            || self.inner.last_key_reload.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return Ok(false);
+        }
+        self.reload_keys().await?;
+        Ok(true)
+    }
+
+    /// The published signing keys (public facts only).
+    pub fn signing_keys(&self) -> Vec<KeyInfo> {
+        self.keys()
+            .all()
+            .iter()
+            .map(|k| KeyInfo {
+                kid: k.kid.clone(),
+                alg: k.alg.as_str().into(),
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+            })
+            .collect()
+    }
+
+    /// Replaces every active signing key with a new one. Retired keys stay published until every
+    /// token they signed has expired. Returns the new keys.
+    pub async fn rotate_keys(&self) -> Result<Vec<KeyInfo>> {
+        let now = crate::time::now();
+        let mut created = Vec::new();
+        for old in self.keys().all().iter().filter(|k| k.retired_at.is_none()) {
+            let new = self.new_key_record(old.alg, now)?;
+            if self.inner.store.rotate_key(&old.kid, &new, now).await? {
+                tracing::info!(old = %old.kid, new = %new.kid, "signing key rotated");
+                created.push(new.kid);
+            }
+        }
+        self.reload_keys().await?;
+        Ok(self.signing_keys().into_iter().filter(|k| created.contains(&k.kid)).collect())
+    }
+
+    fn new_key_record(&self, alg: SigningAlg, now: i64) -> Result<keys::KeyRecord> {
+        let mut rec = keys::generate(alg, now)?;
+        if let Some(secret) = &self.inner.config.secret {
+            rec.private_der = keys::seal(&rec.private_der, secret)?;
+        }
+        Ok(rec)
+    }
+
+    /// Scheduled key upkeep: pick up other instances' rotations, rotate when due, drop keys whose
+    /// tokens have all expired.
+    async fn maintain_keys(&self) -> Result<()> {
+        self.reload_keys().await?;
+        let now = crate::time::now();
+        if let Some(interval) = self.inner.config.key_rotation_interval {
+            let due = self.keys().all().iter().any(|k| k.retired_at.is_none() && now - k.created_at >= interval);
+            if due {
+                self.rotate_keys().await?;
+            }
+        }
+        // Another instance may sign with a retired key until its next upkeep (GC_INTERVAL_SECS later).
+        let horizon = self.inner.config.max_signed_token_ttl() + GC_INTERVAL_SECS + 60;
+        let n = self.inner.store.delete_retired_keys(now - horizon).await?;
+        if n > 0 {
+            self.reload_keys().await?;
+        }
         Ok(())
     }
 
@@ -139,8 +224,10 @@ impl Provider {
         self.inner.store.close().await;
     }
 
-    /// Deletes expired rows now. Also runs by itself at most every ten minutes from request handling.
+    /// Deletes expired rows and does key upkeep now. Also runs by itself at most every ten minutes
+    /// from request handling.
     pub async fn collect_garbage(&self) -> Result<u64> {
+        self.maintain_keys().await?;
         let n = self.inner.store.purge_expired(crate::time::now() - GC_GRACE_SECS).await?;
         if n > 0 {
             tracing::debug!(rows = n, "expired rows collected");
@@ -183,7 +270,10 @@ async fn load_or_create_keys(store: &dyn Store, config: &Config) -> Result<KeySe
     let mut created = false;
     for alg in needed {
         if !records.iter().any(|k| k.alg == alg && k.retired_at.is_none()) {
-            let rec = keys::generate(alg, crate::time::now())?;
+            let mut rec = keys::generate(alg, crate::time::now())?;
+            if let Some(secret) = &config.secret {
+                rec.private_der = keys::seal(&rec.private_der, secret)?;
+            }
             if store.insert_key_if_none(&rec).await? {
                 tracing::info!(kid = %rec.kid, alg = rec.alg.as_str(), "signing key created");
             }
@@ -194,5 +284,5 @@ async fn load_or_create_keys(store: &dyn Store, config: &Config) -> Result<KeySe
         // Another process may have won the race: read back what the store holds.
         records = store.list_keys().await?;
     }
-    KeySet::load(&records)
+    KeySet::load_with(&records, config.secret.as_deref())
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use crate::clients::{Client, ClientUpdate, CreatedClient, NewClient};
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::{Approval, AuthSession, Denial};
+use crate::grants::Grant;
+use crate::provider::KeyInfo;
 use crate::tokens::{Introspection, TokenInfo};
 
 /// A client of a Connectivly server's host API.
@@ -148,6 +150,36 @@ impl RemoteProvider {
     pub async fn delete_client(&self, client_id: &str) -> Result<()> {
         let _: Value = self.call(reqwest::Method::DELETE, &format!("/api/clients/{}", seg(client_id)), None).await?;
         Ok(())
+    }
+
+    pub async fn revoke(&self, token: &str) -> Result<()> {
+        let _: Value = self.call(reqwest::Method::POST, "/api/revoke", Some(json!({"token": token}))).await?;
+        Ok(())
+    }
+
+    pub async fn revoke_user(&self, user: &str) -> Result<u64> {
+        let v: Value = self.call(reqwest::Method::POST, &format!("/api/users/{}/revoke", seg(user)), None).await?;
+        Ok(v.get("revoked").and_then(Value::as_u64).unwrap_or(0))
+    }
+
+    pub async fn revoke_client(&self, client_id: &str) -> Result<()> {
+        let _: Value =
+            self.call(reqwest::Method::POST, &format!("/api/clients/{}/revoke", seg(client_id)), None).await?;
+        Ok(())
+    }
+
+    pub async fn list_grants(&self, user: &str) -> Result<Vec<Grant>> {
+        self.call(reqwest::Method::GET, &format!("/api/users/{}/grants", seg(user)), None).await
+    }
+
+    pub async fn revoke_grant(&self, user: &str, client_id: &str) -> Result<()> {
+        let path = format!("/api/users/{}/grants/{}", seg(user), seg(client_id));
+        let _: Value = self.call(reqwest::Method::DELETE, &path, None).await?;
+        Ok(())
+    }
+
+    pub async fn rotate_keys(&self) -> Result<Vec<KeyInfo>> {
+        self.call(reqwest::Method::POST, "/api/keys/rotate", None).await
     }
 }
 

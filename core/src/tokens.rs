@@ -11,8 +11,8 @@ use crate::jwt;
 use crate::keys::SigningAlg;
 use crate::provider::Provider;
 use crate::scopes;
-use crate::secrets::{self, prefix};
-use crate::store::{AuthorizationRecord, ClientRecord};
+use crate::secrets;
+use crate::store::AuthorizationRecord;
 
 /// What a verified access token says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,130 +111,85 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl Provider {
-    /// `POST /oauth2/token`.
-    pub(crate) async fn token_endpoint(&self, req: &Request) -> Response {
-        match self.token(req).await {
-            Ok(t) => Response::json(200, &serde_json::to_value(&t).unwrap_or_default()).no_store(),
-            Err(e) => Response::oauth_error(&e),
-        }
-    }
-
-    async fn token(&self, req: &Request) -> Result<TokenResponse> {
-        if req.method != "POST" {
-            return Err(Error::new(ErrorKind::MethodNotAllowed, "use POST"));
-        }
-        if !req.content_type_is("application/x-www-form-urlencoded") {
-            return Err(Error::invalid_request("the token request must be application/x-www-form-urlencoded"));
-        }
-        let params = Params::parse(&req.body)?;
-        let grant_type = params.require("grant_type")?;
-        let client = self.authenticate_client(req, &params).await?;
-        match grant_type {
-            "authorization_code" => self.redeem_code(&client, &params).await,
-            _ => {
-                Err(Error::new(ErrorKind::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")))
-            }
-        }
-    }
-
-    async fn redeem_code(&self, client: &ClientRecord, params: &Params) -> Result<TokenResponse> {
-        let code = params.require("code")?;
-        let redirect_uri = params.get("redirect_uri")?;
-        let verifier = params.get("code_verifier")?;
-        let invalid = || Error::invalid_grant("the code is invalid, expired, or was issued to another client");
-        if !secrets::has_shape(code, prefix::CODE) {
-            return Err(invalid());
-        }
-        let auth = self.store().get_authorization_by_code(&secrets::hash_secret(code)).await?.ok_or_else(invalid)?;
-        // Bindings are checked before the code is consumed, so a wrong client cannot burn it.
-        if !secrets::constant_time_eq(auth.client_id.as_bytes(), client.client_id.as_bytes()) {
-            tracing::warn!(client_id = %client.client_id, "code presented by another client");
-            return Err(invalid());
-        }
-        if auth.revoked || auth.code_expires_at <= crate::time::now() {
-            return Err(invalid());
-        }
-        if redirect_uri != Some(auth.redirect_uri.as_str()) {
-            return Err(Error::invalid_grant("redirect_uri does not match the authorization request"));
-        }
-        match (&auth.code_challenge, verifier) {
-            (Some(challenge), Some(v)) => {
-                if !valid_verifier(v)
-                    || !secrets::constant_time_eq(secrets::sha256_b64(v.as_bytes()).as_bytes(), challenge.as_bytes())
-                {
-                    return Err(Error::invalid_grant("code_verifier does not match the code_challenge"));
-                }
-            }
-            (Some(_), None) => return Err(Error::invalid_grant("code_verifier is required")),
-            // A verifier without a challenge is a downgrade attempt or a confused client.
-            (None, Some(_)) => {
-                return Err(Error::invalid_grant("no code_challenge was sent for this code"));
-            }
-            (None, None) => {}
-        }
-        if !self.store().redeem_code(&auth.id).await? {
-            // A replayed code: someone else holds it. Revoke everything issued from it.
-            self.store().revoke_authorization(&auth.id).await?;
-            tracing::warn!(client_id = %client.client_id, "authorization code reused; its tokens are revoked");
-            return Err(invalid());
-        }
-        self.issue_tokens(&auth)
-    }
-
-    fn issue_tokens(&self, auth: &AuthorizationRecord) -> Result<TokenResponse> {
+    /// Signs an access token (RFC 9068) for `sub`. `gid` ties it to the authorization it came from.
+    pub(crate) fn mint_access_token(
+        &self,
+        sub: &str,
+        client_id: &str,
+        scopes: &[String],
+        auth_time: Option<i64>,
+        gid: Option<&str>,
+    ) -> Result<(String, i64)> {
         let cfg = self.config();
         let keys = self.keys();
         let key = keys.signing_key(cfg.signing_alg).ok_or_else(|| Error::internal("no signing key"))?;
         let now = crate::time::now();
-        let jti = URL_SAFE_NO_PAD.encode(secrets::random_bytes::<16>());
-        let scope = scopes::join(&auth.scopes);
-        let access_claims = json!({
+        let mut claims = json!({
             "iss": cfg.issuer,
-            "sub": auth.subject,
+            "sub": sub,
             "aud": cfg.audience(),
-            "client_id": auth.client_id,
-            "scope": scope,
-            "jti": jti,
+            "client_id": client_id,
+            "scope": scopes::join(scopes),
+            "jti": URL_SAFE_NO_PAD.encode(secrets::random_bytes::<16>()),
             "iat": now,
             "exp": now + cfg.access_token_ttl,
-            "auth_time": auth.auth_time,
-            "gid": auth.id,
         });
-        let access_token = jwt::encode(key, "at+jwt", &access_claims)?;
-        let id_token = if auth.scopes.iter().any(|s| s == "openid") {
-            let mut claims = scopes::release_claims(&auth.claims, &auth.scopes, self.scopes());
-            claims.insert("iss".into(), json!(cfg.issuer));
-            claims.insert("sub".into(), json!(auth.subject));
-            claims.insert("aud".into(), json!(auth.client_id));
-            claims.insert("azp".into(), json!(auth.client_id));
-            claims.insert("iat".into(), json!(now));
-            claims.insert("exp".into(), json!(now + cfg.id_token_ttl));
-            claims.insert("auth_time".into(), json!(auth.auth_time));
-            claims.insert("at_hash".into(), json!(half_hash(key.alg, &access_token)));
-            if let Some(n) = &auth.nonce {
-                claims.insert("nonce".into(), json!(n));
-            }
-            Some(jwt::encode(key, "JWT", &Value::Object(claims))?)
-        } else {
-            None
-        };
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer".into(),
-            expires_in: cfg.access_token_ttl,
-            scope,
-            id_token,
-        })
+        if let Some(t) = auth_time {
+            claims["auth_time"] = json!(t);
+        }
+        if let Some(g) = gid {
+            claims["gid"] = json!(g);
+        }
+        Ok((jwt::encode(key, "at+jwt", &claims)?, cfg.access_token_ttl))
+    }
+
+    /// Signs an ID token for an authorization; `nonce` only in the response to the code.
+    pub(crate) fn mint_id_token(
+        &self,
+        auth: &AuthorizationRecord,
+        access_token: &str,
+        nonce: Option<&str>,
+    ) -> Result<String> {
+        let cfg = self.config();
+        let keys = self.keys();
+        let key = keys.signing_key(cfg.signing_alg).ok_or_else(|| Error::internal("no signing key"))?;
+        let now = crate::time::now();
+        let mut claims = scopes::release_claims(&auth.claims, &auth.scopes, self.scopes());
+        claims.insert("iss".into(), json!(cfg.issuer));
+        claims.insert("sub".into(), json!(auth.subject));
+        claims.insert("aud".into(), json!(auth.client_id));
+        claims.insert("azp".into(), json!(auth.client_id));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + cfg.id_token_ttl));
+        claims.insert("auth_time".into(), json!(auth.auth_time));
+        claims.insert("at_hash".into(), json!(half_hash(key.alg, access_token)));
+        if let Some(n) = nonce {
+            claims.insert("nonce".into(), json!(n));
+        }
+        jwt::encode(key, "JWT", &Value::Object(claims))
     }
 
     /// Verifies an access token locally: signature, type, issuer, audience, expiry, revocation, and
     /// optionally that it carries every scope in `required_scopes`.
     pub async fn verify_access_token(&self, token: &str, required_scopes: &[&str]) -> Result<TokenInfo> {
         let invalid = |m: &str| Error::invalid_token(m.to_string());
-        let verified = jwt::verify(token, &self.keys())?;
+        let verified = match jwt::verify(token, &self.keys()) {
+            Ok(v) => v,
+            Err(e) => {
+                // A kid we have not loaded may come from another instance's rotation.
+                let unknown_kid = jwt::peek_kid(token).is_some_and(|kid| self.keys().by_kid(&kid).is_none());
+                if unknown_kid && self.refresh_keys_throttled().await? {
+                    jwt::verify(token, &self.keys())?
+                } else {
+                    return Err(e);
+                }
+            }
+        };
         if verified.header.get("typ").and_then(Value::as_str).is_none_or(|t| !t.eq_ignore_ascii_case("at+jwt")) {
             return Err(invalid("not an access token"));
         }
@@ -265,11 +220,19 @@ impl Provider {
             exp,
             claims: c.clone(),
         };
-        if let Some(gid) = str_claim("gid") {
-            match self.store().get_authorization(gid).await? {
+        if self.store().is_jti_revoked(&info.jti).await? {
+            return Err(invalid("the token has been revoked"));
+        }
+        match str_claim("gid") {
+            Some(gid) => match self.store().get_authorization(gid).await? {
                 Some(a) if !a.revoked => {}
                 _ => return Err(invalid("the token has been revoked")),
-            }
+            },
+            // A client's own token (client_credentials): revoked with or by its client.
+            None => match self.store().get_client(&info.client_id).await? {
+                Some(c) if c.tokens_revoked_before.is_none_or(|t| info.iat > t) => {}
+                _ => return Err(invalid("the token has been revoked")),
+            },
         }
         let missing: Vec<&str> = required_scopes.iter().copied().filter(|s| !info.has_scope(s)).collect();
         if !missing.is_empty() {
@@ -372,11 +335,6 @@ pub fn bearer_error(e: &Error) -> Response {
         json!({"error": e.kind().code(), "error_description": e.message()})
     };
     Response::json(status, &body).no_store().with_header("www-authenticate", &challenge)
-}
-
-/// RFC 7636 §4.1: 43-128 characters of `[A-Za-z0-9-._~]`.
-fn valid_verifier(v: &str) -> bool {
-    (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 /// `at_hash`: base64url of the left half of the hash of the token, with the JWS algorithm's hash

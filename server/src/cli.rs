@@ -23,8 +23,19 @@ pub enum Command {
     /// Manage client applications.
     #[command(subcommand)]
     Clients(ClientsCommand),
-    /// Issue a new host-API key; the old one stops working.
+    /// Issue a new host-API key; the old one stops working at once, in running servers too.
     RotateApiKey,
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys (active and retired-but-published).
+    List,
+    /// Replace the active signing keys; old ones stay published until their tokens expire.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +72,12 @@ pub struct CreateArgs {
     pub logo_uri: Option<String>,
     #[arg(long)]
     pub client_uri: Option<String>,
+    /// A scope this client may be granted (repeat; client_credentials needs at least one).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Always issue refresh tokens, even without offline_access.
+    #[arg(long)]
+    pub refresh_tokens: bool,
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -78,7 +95,26 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::RotateApiKey => {
             let key = provider.rotate_api_key().await?;
-            w(&mut out, format!("API Key: {key}\nRestart running servers to drop the old key.\n"))
+            w(&mut out, format!("API Key: {key}\nThe old key no longer works.\n"))
+        }
+        Command::Keys(KeysCommand::List) => {
+            let mut s = String::new();
+            for k in provider.signing_keys() {
+                let state = match k.retired_at {
+                    None => "active".to_string(),
+                    Some(t) => format!("retired at {t}"),
+                };
+                s.push_str(&format!("{}\t{}\tcreated at {}\t{}\n", k.kid, k.alg, k.created_at, state));
+            }
+            w(&mut out, s)
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let mut s = String::new();
+            for k in provider.rotate_keys().await? {
+                s.push_str(&format!("New {} key: {}\n", k.alg, k.kid));
+            }
+            s.push_str("Running servers pick the new keys up within ten minutes (at once when they see a token signed by one).\n");
+            w(&mut out, s)
         }
         Command::Clients(ClientsCommand::Create(a)) => {
             let c = provider
@@ -90,6 +126,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                     first_party: a.first_party,
                     logo_uri: a.logo_uri,
                     client_uri: a.client_uri,
+                    allowed_scopes: (!a.scopes.is_empty()).then_some(a.scopes),
+                    issue_refresh_tokens: a.refresh_tokens,
                 })
                 .await?;
             let mut s = format!("{}\nClient ID: {}\n", c.client.name, c.client.client_id);

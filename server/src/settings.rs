@@ -63,6 +63,19 @@ impl Settings {
         core.code_ttl = seconds("CODE_TTL", core.code_ttl)?;
         core.access_token_ttl = seconds("ACCESS_TOKEN_TTL", core.access_token_ttl)?;
         core.id_token_ttl = seconds("ID_TOKEN_TTL", core.id_token_ttl)?;
+        core.refresh_token_ttl = seconds("REFRESH_TOKEN_TTL", core.refresh_token_ttl)?;
+        if let Some(g) = var("REFRESH_REUSE_GRACE") {
+            core.refresh_reuse_grace = g
+                .trim()
+                .parse()
+                .map_err(|_| Error::config("CONNECTIVLY_REFRESH_REUSE_GRACE must be seconds (0-300)"))?;
+        }
+        if let Some(i) = var("KEY_ROTATION_INTERVAL") {
+            let i: i64 =
+                i.trim().parse().map_err(|_| Error::config("CONNECTIVLY_KEY_ROTATION_INTERVAL must be seconds"))?;
+            core.key_rotation_interval = (i > 0).then_some(i);
+        }
+        core.secret = var("SECRET");
         if let Some(s) = var("SCOPES") {
             core.scopes = parse_scopes(&s)?;
         }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{AuthorizationRecord, ClientRecord, SessionRecord, SessionStatus, Store};
+use super::{AuthorizationRecord, ClientRecord, GrantRecord, RefreshTokenRecord, SessionRecord, SessionStatus, Store};
 use crate::error::Result;
 use crate::keys::KeyRecord;
 
@@ -17,6 +17,9 @@ struct Inner {
     client_order: Vec<String>,
     sessions: HashMap<String, SessionRecord>,
     authorizations: HashMap<String, AuthorizationRecord>,
+    refresh_tokens: HashMap<String, RefreshTokenRecord>,
+    revoked_jtis: HashMap<String, i64>,
+    grants: HashMap<(String, String), GrantRecord>,
 }
 
 #[derive(Debug, Default)]
@@ -129,15 +132,16 @@ impl Store for MemoryStore {
     async fn get_authorization(&self, id: &str) -> Result<Option<AuthorizationRecord>> {
         Ok(self.lock().authorizations.get(id).cloned())
     }
-    async fn redeem_code(&self, id: &str) -> Result<bool> {
+    async fn redeem_code(&self, id: &str, refresh: Option<&RefreshTokenRecord>) -> Result<bool> {
         let mut g = self.lock();
         match g.authorizations.get_mut(id) {
-            Some(a) if !a.code_used => {
-                a.code_used = true;
-                Ok(true)
-            }
-            _ => Ok(false),
+            Some(a) if !a.code_used => a.code_used = true,
+            _ => return Ok(false),
         }
+        if let Some(r) = refresh {
+            g.refresh_tokens.insert(r.token_hash.clone(), r.clone());
+        }
+        Ok(true)
     }
     async fn revoke_authorization(&self, id: &str) -> Result<()> {
         if let Some(a) = self.lock().authorizations.get_mut(id) {
@@ -155,11 +159,90 @@ impl Store for MemoryStore {
         Ok(n)
     }
 
+    async fn revoke_subject_authorizations(&self, subject: &str, client_id: Option<&str>) -> Result<u64> {
+        let mut n = 0;
+        for a in self.lock().authorizations.values_mut() {
+            if a.subject == subject && client_id.is_none_or(|c| c == a.client_id) && !a.revoked {
+                a.revoked = true;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
+        Ok(self.lock().refresh_tokens.get(token_hash).cloned())
+    }
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: i64,
+        authorization_expires_at: i64,
+    ) -> Result<bool> {
+        let mut g = self.lock();
+        match g.refresh_tokens.get_mut(old_hash) {
+            Some(r) if r.rotated_at.is_none() => r.rotated_at = Some(now),
+            _ => return Ok(false),
+        }
+        g.refresh_tokens.insert(new.token_hash.clone(), new.clone());
+        if let Some(a) = g.authorizations.get_mut(&new.authorization_id) {
+            a.expires_at = a.expires_at.max(authorization_expires_at);
+        }
+        Ok(true)
+    }
+
+    async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()> {
+        self.lock().revoked_jtis.insert(jti.into(), expires_at);
+        Ok(())
+    }
+    async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
+        Ok(self.lock().revoked_jtis.contains_key(jti))
+    }
+
+    async fn upsert_grant(&self, grant: &GrantRecord) -> Result<()> {
+        let mut g = self.lock();
+        let key = (grant.subject.clone(), grant.client_id.clone());
+        let created_at = g.grants.get(&key).map(|old| old.created_at).unwrap_or(grant.created_at);
+        g.grants.insert(key, GrantRecord { created_at, ..grant.clone() });
+        Ok(())
+    }
+    async fn get_grant(&self, subject: &str, client_id: &str) -> Result<Option<GrantRecord>> {
+        Ok(self.lock().grants.get(&(subject.to_string(), client_id.to_string())).cloned())
+    }
+    async fn list_grants(&self, subject: &str) -> Result<Vec<GrantRecord>> {
+        let mut v: Vec<GrantRecord> = self.lock().grants.values().filter(|g| g.subject == subject).cloned().collect();
+        v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.client_id.cmp(&b.client_id)));
+        Ok(v)
+    }
+    async fn delete_grant(&self, subject: &str, client_id: &str) -> Result<bool> {
+        Ok(self.lock().grants.remove(&(subject.to_string(), client_id.to_string())).is_some())
+    }
+
+    async fn rotate_key(&self, old_kid: &str, new: &KeyRecord, now: i64) -> Result<bool> {
+        let mut g = self.lock();
+        match g.keys.iter_mut().find(|k| k.kid == old_kid) {
+            Some(k) if k.retired_at.is_none() => k.retired_at = Some(now),
+            _ => return Ok(false),
+        }
+        g.keys.push(new.clone());
+        Ok(true)
+    }
+    async fn delete_retired_keys(&self, before: i64) -> Result<u64> {
+        let mut g = self.lock();
+        let n = g.keys.len();
+        g.keys.retain(|k| k.retired_at.is_none_or(|r| r >= before));
+        Ok((n - g.keys.len()) as u64)
+    }
+
     async fn purge_expired(&self, now: i64) -> Result<u64> {
         let mut g = self.lock();
-        let before = g.sessions.len() + g.authorizations.len();
+        let before = g.sessions.len() + g.authorizations.len() + g.refresh_tokens.len() + g.revoked_jtis.len();
         g.sessions.retain(|_, s| s.expires_at >= now);
         g.authorizations.retain(|_, a| a.expires_at >= now);
-        Ok((before - g.sessions.len() - g.authorizations.len()) as u64)
+        g.refresh_tokens.retain(|_, r| r.expires_at >= now);
+        g.revoked_jtis.retain(|_, e| *e >= now);
+        let after = g.sessions.len() + g.authorizations.len() + g.refresh_tokens.len() + g.revoked_jtis.len();
+        Ok((before - after) as u64)
     }
 }

@@ -1,4 +1,7 @@
 //! Embedded, forward-only, versioned schema migrations.
 
 /// (version, SQL) in order. Never edit a released migration: append a new one.
-pub const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+pub const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_tokens_grants.sql")),
+];

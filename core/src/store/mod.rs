@@ -33,6 +33,12 @@ pub struct ClientRecord {
     pub logo_uri: Option<String>,
     pub client_uri: Option<String>,
     pub created_at: i64,
+    /// Scopes this client may be granted; `None` = any scope (client_credentials: none without a list).
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Issue refresh tokens even when `offline_access` was not granted.
+    pub issue_refresh_tokens: bool,
+    /// Tokens issued to this client at or before this time are revoked (`revoke_client`).
+    pub tokens_revoked_before: Option<i64>,
 }
 
 /// Where an auth session is in its life.
@@ -88,6 +94,8 @@ pub struct SessionRecord {
     pub claims: Map<String, Value>,
     pub granted_scopes: Vec<String>,
     pub auth_time: Option<i64>,
+    /// The host or the user asked to remember this consent.
+    pub remember: bool,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -112,6 +120,29 @@ pub struct AuthorizationRecord {
     pub created_at: i64,
     /// When the row may be collected: after the last token issued from it has expired.
     pub expires_at: i64,
+}
+
+/// A refresh token (stored by hash). Rotation links tokens into a family: the authorization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub authorization_id: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Set when this token was exchanged for its successor; presenting it again is a replay.
+    pub rotated_at: Option<i64>,
+}
+
+/// A remembered consent: `subject` let `client_id` have `scopes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRecord {
+    pub subject: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// The persistence contract.
@@ -146,13 +177,43 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn get_authorization_by_code(&self, code_hash: &str) -> Result<Option<AuthorizationRecord>>;
     async fn get_authorization(&self, id: &str) -> Result<Option<AuthorizationRecord>>;
-    /// Marks the code used if it was not; returns whether this call redeemed it.
-    async fn redeem_code(&self, id: &str) -> Result<bool>;
+    /// Marks the code used if it was not and, in the same transaction, stores the first refresh token
+    /// of the family. Returns whether this call redeemed it.
+    async fn redeem_code(&self, id: &str, refresh: Option<&RefreshTokenRecord>) -> Result<bool>;
     async fn revoke_authorization(&self, id: &str) -> Result<()>;
     /// Revokes every authorization of a client (on deletion).
     async fn revoke_client_authorizations(&self, client_id: &str) -> Result<u64>;
+    /// Revokes every authorization of a subject, or of a subject with one client.
+    async fn revoke_subject_authorizations(&self, subject: &str, client_id: Option<&str>) -> Result<u64>;
 
-    /// Deletes sessions and authorizations whose `expires_at` is before `now`; returns rows removed.
+    async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
+    /// Marks `old_hash` rotated if it was not, stores `new` and extends the authorization's retention
+    /// to `authorization_expires_at`, atomically. Returns whether this call rotated it.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: i64,
+        authorization_expires_at: i64,
+    ) -> Result<bool>;
+
+    /// Adds an access token's `jti` to the deny-list until it would have expired anyway.
+    async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()>;
+    async fn is_jti_revoked(&self, jti: &str) -> Result<bool>;
+
+    async fn upsert_grant(&self, grant: &GrantRecord) -> Result<()>;
+    async fn get_grant(&self, subject: &str, client_id: &str) -> Result<Option<GrantRecord>>;
+    async fn list_grants(&self, subject: &str) -> Result<Vec<GrantRecord>>;
+    async fn delete_grant(&self, subject: &str, client_id: &str) -> Result<bool>;
+
+    /// Retires `old_kid` (if it is still active) and inserts `new`, atomically; returns false when
+    /// another instance rotated first.
+    async fn rotate_key(&self, old_kid: &str, new: &KeyRecord, now: i64) -> Result<bool>;
+    /// Deletes keys retired before `before` (every token they signed has expired).
+    async fn delete_retired_keys(&self, before: i64) -> Result<u64>;
+
+    /// Deletes sessions, authorizations, refresh tokens and deny-list entries whose `expires_at` is
+    /// before `now`; returns rows removed.
     async fn purge_expired(&self, now: i64) -> Result<u64>;
 
     /// Releases connections; later calls fail.

@@ -10,7 +10,10 @@ use sqlx::{Row, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{AuthorizationRecord, ClientRecord, SessionRecord, SessionStatus, Store, alg_from_str, migrations};
+use super::{
+    AuthorizationRecord, ClientRecord, GrantRecord, RefreshTokenRecord, SessionRecord, SessionStatus, Store,
+    alg_from_str, migrations,
+};
 use crate::error::{Error, Result};
 use crate::keys::KeyRecord;
 use crate::scopes;
@@ -97,7 +100,17 @@ fn client_from_row(r: &SqliteRow) -> Result<ClientRecord> {
         logo_uri: r.try_get("logo_uri")?,
         client_uri: r.try_get("client_uri")?,
         created_at: r.try_get("created_at")?,
+        allowed_scopes: match r.try_get::<Option<String>, _>("allowed_scopes")? {
+            Some(s) => Some(serde_json::from_str(&s).map_err(|_| Error::storage("corrupt allowed_scopes"))?),
+            None => None,
+        },
+        issue_refresh_tokens: r.try_get::<i64, _>("issue_refresh_tokens")? != 0,
+        tokens_revoked_before: r.try_get("tokens_revoked_before")?,
     })
+}
+
+fn opt_json(v: &Option<Vec<String>>) -> Option<String> {
+    v.as_ref().map(|v| serde_json::to_string(v).unwrap_or_default())
 }
 
 fn session_from_row(r: &SqliteRow) -> Result<SessionRecord> {
@@ -118,8 +131,31 @@ fn session_from_row(r: &SqliteRow) -> Result<SessionRecord> {
         claims: parse_map(&r.try_get::<String, _>("claims")?)?,
         granted_scopes: scopes::split(&r.try_get::<String, _>("granted_scopes")?),
         auth_time: r.try_get("auth_time")?,
+        remember: r.try_get::<i64, _>("remember")? != 0,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
+    })
+}
+
+fn refresh_from_row(r: &SqliteRow) -> Result<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        token_hash: r.try_get("token_hash")?,
+        authorization_id: r.try_get("authorization_id")?,
+        client_id: r.try_get("client_id")?,
+        scopes: scopes::split(&r.try_get::<String, _>("scopes")?),
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        rotated_at: r.try_get("rotated_at")?,
+    })
+}
+
+fn grant_from_row(r: &SqliteRow) -> Result<GrantRecord> {
+    Ok(GrantRecord {
+        subject: r.try_get("subject")?,
+        client_id: r.try_get("client_id")?,
+        scopes: scopes::split(&r.try_get::<String, _>("scopes")?),
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
     })
 }
 
@@ -202,8 +238,8 @@ impl Store for SqliteStore {
 
     async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, client_uri, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clients (client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, client_uri, \
+             created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.client_id)
         .bind(&c.secret_hash)
@@ -215,6 +251,9 @@ impl Store for SqliteStore {
         .bind(&c.logo_uri)
         .bind(&c.client_uri)
         .bind(c.created_at)
+        .bind(opt_json(&c.allowed_scopes))
+        .bind(c.issue_refresh_tokens as i64)
+        .bind(c.tokens_revoked_before)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -239,7 +278,8 @@ impl Store for SqliteStore {
     async fn update_client(&self, c: &ClientRecord) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE clients SET secret_hash = ?, name = ?, owner = ?, redirect_uris = ?, public = ?, first_party = ?, \
-             logo_uri = ?, client_uri = ? WHERE client_id = ?",
+             logo_uri = ?, client_uri = ?, allowed_scopes = ?, issue_refresh_tokens = ?, tokens_revoked_before = ? \
+             WHERE client_id = ?",
         )
         .bind(&c.secret_hash)
         .bind(&c.name)
@@ -249,6 +289,9 @@ impl Store for SqliteStore {
         .bind(c.first_party as i64)
         .bind(&c.logo_uri)
         .bind(&c.client_uri)
+        .bind(opt_json(&c.allowed_scopes))
+        .bind(c.issue_refresh_tokens as i64)
+        .bind(c.tokens_revoked_before)
         .bind(&c.client_id)
         .execute(&self.pool)
         .await?;
@@ -262,8 +305,8 @@ impl Store for SqliteStore {
     async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO auth_sessions (id_hash, client_id, redirect_uri, scopes, state, nonce, code_challenge, prompt, \
-             max_age, login_hint, binding_hash, status, subject, claims, granted_scopes, auth_time, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             max_age, login_hint, binding_hash, status, subject, claims, granted_scopes, auth_time, created_at, expires_at, \
+             remember) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id_hash)
         .bind(&s.client_id)
@@ -283,6 +326,7 @@ impl Store for SqliteStore {
         .bind(s.auth_time)
         .bind(s.created_at)
         .bind(s.expires_at)
+        .bind(s.remember as i64)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -302,7 +346,7 @@ impl Store for SqliteStore {
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
-            "UPDATE auth_sessions SET status = ?, subject = ?, claims = ?, granted_scopes = ?, auth_time = ? \
+            "UPDATE auth_sessions SET status = ?, subject = ?, claims = ?, granted_scopes = ?, auth_time = ?, remember = ? \
              WHERE id_hash = ? AND status = ?",
         )
         .bind(s.status.as_str())
@@ -310,6 +354,7 @@ impl Store for SqliteStore {
         .bind(json_text(&s.claims))
         .bind(scopes::join(&s.granted_scopes))
         .bind(s.auth_time)
+        .bind(s.remember as i64)
         .bind(&s.id_hash)
         .bind(from.as_str())
         .execute(&mut *tx)
@@ -357,12 +402,21 @@ impl Store for SqliteStore {
         let row = sqlx::query("SELECT * FROM authorizations WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(authorization_from_row).transpose()
     }
-    async fn redeem_code(&self, id: &str) -> Result<bool> {
+    async fn redeem_code(&self, id: &str, refresh: Option<&RefreshTokenRecord>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query("UPDATE authorizations SET code_used = 1 WHERE id = ? AND code_used = 0")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(t) = refresh {
+            insert_refresh(&mut tx, t).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
     async fn revoke_authorization(&self, id: &str) -> Result<()> {
         sqlx::query("UPDATE authorizations SET revoked = 1 WHERE id = ?").bind(id).execute(&self.pool).await?;
@@ -377,13 +431,166 @@ impl Store for SqliteStore {
         Ok(r.rows_affected())
     }
 
+    async fn revoke_subject_authorizations(&self, subject: &str, client_id: Option<&str>) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE authorizations SET revoked = 1 WHERE subject = ? AND (? IS NULL OR client_id = ?) AND revoked = 0",
+        )
+        .bind(subject)
+        .bind(client_id)
+        .bind(client_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(refresh_from_row).transpose()
+    }
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: i64,
+        authorization_expires_at: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL")
+            .bind(now)
+            .bind(old_hash)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_refresh(&mut tx, new).await?;
+        sqlx::query("UPDATE authorizations SET expires_at = MAX(expires_at, ?) WHERE id = ?")
+            .bind(authorization_expires_at)
+            .bind(&new.authorization_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()> {
+        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+    async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
+        let row =
+            sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = ?").bind(jti).fetch_optional(&self.pool).await?;
+        Ok(row.is_some())
+    }
+
+    async fn upsert_grant(&self, g: &GrantRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO grants (subject, client_id, scopes, created_at, updated_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+        )
+        .bind(&g.subject)
+        .bind(&g.client_id)
+        .bind(scopes::join(&g.scopes))
+        .bind(g.created_at)
+        .bind(g.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+    async fn get_grant(&self, subject: &str, client_id: &str) -> Result<Option<GrantRecord>> {
+        let row = sqlx::query("SELECT * FROM grants WHERE subject = ? AND client_id = ?")
+            .bind(subject)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(grant_from_row).transpose()
+    }
+    async fn list_grants(&self, subject: &str) -> Result<Vec<GrantRecord>> {
+        let rows = sqlx::query("SELECT * FROM grants WHERE subject = ? ORDER BY created_at, client_id")
+            .bind(subject)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(grant_from_row).collect()
+    }
+    async fn delete_grant(&self, subject: &str, client_id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM grants WHERE subject = ? AND client_id = ?")
+            .bind(subject)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn rotate_key(&self, old_kid: &str, new: &KeyRecord, now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL")
+            .bind(now)
+            .bind(old_kid)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) VALUES (?, ?, ?, ?, NULL)",
+        )
+        .bind(&new.kid)
+        .bind(new.alg.as_str())
+        .bind(&new.private_der)
+        .bind(new.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+    async fn delete_retired_keys(&self, before: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn purge_expired(&self, now: i64) -> Result<u64> {
-        let a = sqlx::query("DELETE FROM auth_sessions WHERE expires_at < ?").bind(now).execute(&self.pool).await?;
-        let b = sqlx::query("DELETE FROM authorizations WHERE expires_at < ?").bind(now).execute(&self.pool).await?;
-        Ok(a.rows_affected() + b.rows_affected())
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM auth_sessions WHERE expires_at < ?",
+            "DELETE FROM authorizations WHERE expires_at < ?",
+            "DELETE FROM refresh_tokens WHERE expires_at < ?",
+            "DELETE FROM revoked_tokens WHERE expires_at < ?",
+        ] {
+            n += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
+        }
+        Ok(n)
     }
 
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+async fn insert_refresh(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, t: &RefreshTokenRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, authorization_id, client_id, scopes, created_at, expires_at, rotated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.authorization_id)
+    .bind(&t.client_id)
+    .bind(scopes::join(&t.scopes))
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.rotated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
