@@ -11,10 +11,23 @@ pub fn new_client(
     first_party: bool,
     logo_uri: Option<String>,
     client_uri: Option<String>,
+    allowed_scopes: Option<Vec<String>>,
+    issue_refresh_tokens: bool,
 ) -> NewClient {
-    NewClient { name, owner, redirect_uris, public, first_party, logo_uri, client_uri }
+    NewClient {
+        name,
+        owner,
+        redirect_uris,
+        public,
+        first_party,
+        logo_uri,
+        client_uri,
+        allowed_scopes,
+        issue_refresh_tokens,
+    }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn client_update(
     name: Option<String>,
     owner: Option<String>,
@@ -22,6 +35,8 @@ pub fn client_update(
     first_party: Option<bool>,
     logo_uri: Option<String>,
     client_uri: Option<String>,
+    allowed_scopes: Option<Vec<String>>,
+    issue_refresh_tokens: Option<bool>,
 ) -> ClientUpdate {
-    ClientUpdate { name, owner, redirect_uris, first_party, logo_uri, client_uri }
+    ClientUpdate { name, owner, redirect_uris, first_party, logo_uri, client_uri, allowed_scopes, issue_refresh_tokens }
 }

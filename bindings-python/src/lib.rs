@@ -24,6 +24,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::TokenInfo>()?;
     m.add_class::<types::Introspection>()?;
     m.add_class::<types::HttpResponse>()?;
+    m.add_class::<types::Grant>()?;
+    m.add_class::<types::KeyInfo>()?;
     errors::register(m)?;
     Ok(())
 }

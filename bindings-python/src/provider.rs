@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use crate::clients;
 use crate::errors::{IntoPyResult, to_py};
 use crate::runtime::block_on;
-use crate::types::{self, AuthSession, Client, CreatedClient, HttpResponse, Introspection, TokenInfo};
+use crate::types::{self, AuthSession, Client, CreatedClient, Grant, HttpResponse, Introspection, KeyInfo, TokenInfo};
 
 struct State {
     api: Option<Arc<dyn connectivly::HostApi>>,
@@ -162,7 +162,7 @@ impl HostApi {
     }
 
     /// Registers a client; the secret (confidential clients) is in the result and nowhere else, ever.
-    #[pyo3(signature = (name, redirect_uris, *, owner=None, public=false, first_party=false, logo_uri=None, client_uri=None))]
+    #[pyo3(signature = (name, redirect_uris, *, owner=None, public=false, first_party=false, logo_uri=None, client_uri=None, allowed_scopes=None, issue_refresh_tokens=false))]
     #[allow(clippy::too_many_arguments)]
     fn create_client(
         &self,
@@ -174,9 +174,21 @@ impl HostApi {
         first_party: bool,
         logo_uri: Option<String>,
         client_uri: Option<String>,
+        allowed_scopes: Option<Vec<String>>,
+        issue_refresh_tokens: bool,
     ) -> PyResult<CreatedClient> {
         let api = self.api().py_err()?;
-        let new = clients::new_client(name, redirect_uris, owner, public, first_party, logo_uri, client_uri);
+        let new = clients::new_client(
+            name,
+            redirect_uris,
+            owner,
+            public,
+            first_party,
+            logo_uri,
+            client_uri,
+            allowed_scopes,
+            issue_refresh_tokens,
+        );
         let c = py.detach(|| block_on(api.create_client(new))).py_err()?;
         CreatedClient::from_core(py, c)
     }
@@ -193,7 +205,7 @@ impl HostApi {
         Ok(Client::from(py.detach(|| block_on(api.get_client(client_id))).py_err()?))
     }
 
-    #[pyo3(signature = (client_id, *, name=None, owner=None, redirect_uris=None, first_party=None, logo_uri=None, client_uri=None))]
+    #[pyo3(signature = (client_id, *, name=None, owner=None, redirect_uris=None, first_party=None, logo_uri=None, client_uri=None, allowed_scopes=None, issue_refresh_tokens=None))]
     #[allow(clippy::too_many_arguments)]
     fn update_client(
         &self,
@@ -205,9 +217,20 @@ impl HostApi {
         first_party: Option<bool>,
         logo_uri: Option<String>,
         client_uri: Option<String>,
+        allowed_scopes: Option<Vec<String>>,
+        issue_refresh_tokens: Option<bool>,
     ) -> PyResult<Client> {
         let api = self.api().py_err()?;
-        let update = clients::client_update(name, owner, redirect_uris, first_party, logo_uri, client_uri);
+        let update = clients::client_update(
+            name,
+            owner,
+            redirect_uris,
+            first_party,
+            logo_uri,
+            client_uri,
+            allowed_scopes,
+            issue_refresh_tokens,
+        );
         Ok(Client::from(py.detach(|| block_on(api.update_client(client_id, update))).py_err()?))
     }
 
@@ -222,6 +245,42 @@ impl HostApi {
     fn delete_client(&self, py: Python<'_>, client_id: &str) -> PyResult<()> {
         let api = self.api().py_err()?;
         py.detach(|| block_on(api.delete_client(client_id))).py_err()
+    }
+
+    /// Revokes a token: an access token by itself, a refresh token with everything issued alongside it.
+    fn revoke(&self, py: Python<'_>, token: &str) -> PyResult<()> {
+        let api = self.api().py_err()?;
+        py.detach(|| block_on(api.revoke(token))).py_err()
+    }
+
+    /// Revokes every token of a user, with every client; returns how many authorizations died.
+    fn revoke_user(&self, py: Python<'_>, user: &str) -> PyResult<u64> {
+        let api = self.api().py_err()?;
+        py.detach(|| block_on(api.revoke_user(user))).py_err()
+    }
+
+    /// Revokes every token issued to a client.
+    fn revoke_client(&self, py: Python<'_>, client_id: &str) -> PyResult<()> {
+        let api = self.api().py_err()?;
+        py.detach(|| block_on(api.revoke_client(client_id))).py_err()
+    }
+
+    /// The clients a user has remembered consent for.
+    fn list_grants(&self, py: Python<'_>, user: &str) -> PyResult<Vec<Grant>> {
+        let api = self.api().py_err()?;
+        Ok(py.detach(|| block_on(api.list_grants(user))).py_err()?.into_iter().map(Grant::from).collect())
+    }
+
+    /// Forgets a user's consent for a client and revokes its tokens for that user.
+    fn revoke_grant(&self, py: Python<'_>, user: &str, client_id: &str) -> PyResult<()> {
+        let api = self.api().py_err()?;
+        py.detach(|| block_on(api.revoke_grant(user, client_id))).py_err()
+    }
+
+    /// Replaces the active signing keys; returns the new ones.
+    fn rotate_keys(&self, py: Python<'_>) -> PyResult<Vec<KeyInfo>> {
+        let api = self.api().py_err()?;
+        Ok(py.detach(|| block_on(api.rotate_keys())).py_err()?.into_iter().map(KeyInfo::from).collect())
     }
 
     /// Releases the store's connections; later calls raise `ProviderClosed`.
@@ -250,7 +309,7 @@ pub struct Provider {
 #[pymethods]
 impl Provider {
     #[new]
-    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), api_key=None, provider_name=None, scopes=None, signing_alg="RS256", audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None))]
+    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), api_key=None, provider_name=None, scopes=None, signing_alg="RS256", audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -266,6 +325,10 @@ impl Provider {
         code_ttl: Option<i64>,
         access_token_ttl: Option<i64>,
         id_token_ttl: Option<i64>,
+        refresh_token_ttl: Option<i64>,
+        refresh_reuse_grace: Option<i64>,
+        key_rotation_interval: Option<i64>,
+        secret: Option<String>,
     ) -> PyResult<PyClassInitializer<Provider>> {
         let mut cfg = Config::new(issuer, login_url);
         cfg.database_url = database;
@@ -280,6 +343,12 @@ impl Provider {
         cfg.code_ttl = code_ttl.unwrap_or(cfg.code_ttl);
         cfg.access_token_ttl = access_token_ttl.unwrap_or(cfg.access_token_ttl);
         cfg.id_token_ttl = id_token_ttl.unwrap_or(cfg.id_token_ttl);
+        cfg.refresh_token_ttl = refresh_token_ttl.unwrap_or(cfg.refresh_token_ttl);
+        cfg.refresh_reuse_grace = refresh_reuse_grace.unwrap_or(cfg.refresh_reuse_grace);
+        if let Some(i) = key_rotation_interval {
+            cfg.key_rotation_interval = (i > 0).then_some(i);
+        }
+        cfg.secret = secret;
         let open_cfg = cfg.clone();
         let p = py.detach(|| block_on(connectivly::Provider::open(open_cfg))).py_err()?;
         let issuer = p.issuer().to_string();
@@ -326,6 +395,12 @@ impl Provider {
     fn rotate_api_key(slf: PyRef<'_, Self>, py: Python<'_>) -> PyResult<String> {
         let p = slf.as_super().local().py_err()?;
         py.detach(|| block_on(p.rotate_api_key())).py_err()
+    }
+
+    /// The published signing keys.
+    fn signing_keys(slf: PyRef<'_, Self>) -> PyResult<Vec<KeyInfo>> {
+        let p = slf.as_super().local().py_err()?;
+        Ok(p.signing_keys().into_iter().map(KeyInfo::from).collect())
     }
 
     fn __repr__(&self) -> String {

@@ -25,6 +25,8 @@ pub struct Client {
     pub logo_uri: Option<String>,
     pub client_uri: Option<String>,
     pub created_at: i64,
+    pub allowed_scopes: Option<Vec<String>>,
+    pub issue_refresh_tokens: bool,
 }
 
 #[pymethods]
@@ -53,6 +55,8 @@ impl PartialEq for Client {
             && self.logo_uri == o.logo_uri
             && self.client_uri == o.client_uri
             && self.created_at == o.created_at
+            && self.allowed_scopes == o.allowed_scopes
+            && self.issue_refresh_tokens == o.issue_refresh_tokens
     }
 }
 
@@ -68,7 +72,62 @@ impl From<connectivly::Client> for Client {
             logo_uri: c.logo_uri,
             client_uri: c.client_uri,
             created_at: c.created_at,
+            allowed_scopes: c.allowed_scopes,
+            issue_refresh_tokens: c.issue_refresh_tokens,
         }
+    }
+}
+
+/// A user's remembered consent for a client.
+#[pyclass(frozen, get_all, module = "connectivly")]
+pub struct Grant {
+    pub user: String,
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[pymethods]
+impl Grant {
+    fn __repr__(&self) -> String {
+        format!("Grant(user={:?}, client_id={:?}, scopes={:?})", self.user, self.client_id, self.scopes)
+    }
+}
+
+impl From<connectivly::Grant> for Grant {
+    fn from(g: connectivly::Grant) -> Grant {
+        Grant {
+            user: g.user,
+            client_id: g.client_id,
+            client_name: g.client_name,
+            scopes: g.scopes,
+            created_at: g.created_at,
+            updated_at: g.updated_at,
+        }
+    }
+}
+
+/// A published signing key.
+#[pyclass(frozen, get_all, module = "connectivly")]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+#[pymethods]
+impl KeyInfo {
+    fn __repr__(&self) -> String {
+        format!("KeyInfo(kid={:?}, alg={:?})", self.kid, self.alg)
+    }
+}
+
+impl From<connectivly::KeyInfo> for KeyInfo {
+    fn from(k: connectivly::KeyInfo) -> KeyInfo {
+        KeyInfo { kid: k.kid, alg: k.alg, created_at: k.created_at, retired_at: k.retired_at }
     }
 }
 

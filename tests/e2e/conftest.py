@@ -102,7 +102,9 @@ class _FormParser(html.parser.HTMLParser):
         if tag == "form":
             self.forms.append({"action": a.get("action"), "method": (a.get("method") or "get").lower(), "inputs": {}, "buttons": []})
         elif tag == "input" and self.forms:
-            if a.get("name"):
+            # As a browser does: an unchecked checkbox is not submitted.
+            unchecked = a.get("type") in ("checkbox", "radio") and "checked" not in a
+            if a.get("name") and not unchecked:
                 self.forms[-1]["inputs"][a["name"]] = a.get("value", "")
         elif tag == "button" and self.forms:
             self.forms[-1]["buttons"].append((a.get("name"), a.get("value")))
