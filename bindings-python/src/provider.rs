@@ -309,7 +309,7 @@ pub struct Provider {
 #[pymethods]
 impl Provider {
     #[new]
-    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), api_key=None, provider_name=None, scopes=None, signing_alg="RS256", audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None))]
+    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), api_key=None, provider_name=None, scopes=None, signing_alg="RS256", audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None, registration_token=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -329,6 +329,7 @@ impl Provider {
         refresh_reuse_grace: Option<i64>,
         key_rotation_interval: Option<i64>,
         secret: Option<String>,
+        registration_token: Option<String>,
     ) -> PyResult<PyClassInitializer<Provider>> {
         let mut cfg = Config::new(issuer, login_url);
         cfg.database_url = database;
@@ -349,6 +350,7 @@ impl Provider {
             cfg.key_rotation_interval = (i > 0).then_some(i);
         }
         cfg.secret = secret;
+        cfg.registration_token = registration_token;
         let open_cfg = cfg.clone();
         let p = py.detach(|| block_on(connectivly::Provider::open(open_cfg))).py_err()?;
         let issuer = p.issuer().to_string();

@@ -180,6 +180,14 @@ fn validate_owner(owner: &Option<String>) -> Result<()> {
 impl Provider {
     /// Registers a client. The secret (confidential clients) is in the result and nowhere else, ever.
     pub async fn create_client(&self, new: NewClient) -> Result<CreatedClient> {
+        self.insert_client(new, None).await
+    }
+
+    pub(crate) async fn insert_client(
+        &self,
+        new: NewClient,
+        registration_token_hash: Option<String>,
+    ) -> Result<CreatedClient> {
         validate_fields(&new.name, &new.redirect_uris, &new.logo_uri, &new.client_uri)?;
         validate_owner(&new.owner)?;
         self.validate_allowed_scopes(&new.allowed_scopes)?;
@@ -198,6 +206,7 @@ impl Provider {
             allowed_scopes: new.allowed_scopes,
             issue_refresh_tokens: new.issue_refresh_tokens,
             tokens_revoked_before: None,
+            registration_token_hash,
         };
         self.store().insert_client(&rec).await?;
         tracing::info!(client_id = %rec.client_id, public = rec.public, "client created");

@@ -41,6 +41,9 @@ pub struct Config {
     pub key_rotation_interval: Option<i64>,
     /// Encrypts signing keys at rest (AES-256-GCM under a key derived from this secret).
     pub secret: Option<String>,
+    /// Enables Dynamic Client Registration (RFC 7591/7592) at `/oauth2/register` for callers
+    /// presenting this initial access token. `None` (the default): registration is off.
+    pub registration_token: Option<String>,
 }
 
 impl Config {
@@ -62,6 +65,7 @@ impl Config {
             refresh_reuse_grace: 0,
             key_rotation_interval: Some(90 * 24 * 3600),
             secret: None,
+            registration_token: None,
         }
     }
 
@@ -97,6 +101,9 @@ impl Config {
         }
         if self.key_rotation_interval.is_some_and(|i| i < 3600) {
             return Err(Error::config("key_rotation_interval must be at least 3600 seconds"));
+        }
+        if self.registration_token.as_ref().is_some_and(|s| s.len() < 16) {
+            return Err(Error::config("registration_token must be at least 16 characters"));
         }
         if self.secret.as_ref().is_some_and(|s| s.len() < 16) {
             return Err(Error::config("secret must be at least 16 characters"));

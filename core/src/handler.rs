@@ -36,6 +36,8 @@ impl Provider {
             (_, ["oauth2", "token"]) => self.token_endpoint(&req).await,
             (_, ["oauth2", "revoke"]) => self.revocation_endpoint(&req).await,
             (_, ["oauth2", "introspect"]) => self.introspection_endpoint(&req).await,
+            (_, ["oauth2", "register"]) => self.registration_endpoint(&req, None).await,
+            (_, ["oauth2", "register", id]) => self.registration_endpoint(&req, Some(id)).await,
             ("GET" | "POST", ["oauth2", "userinfo"]) => self.userinfo_endpoint(&req).await,
             (_, ["consent", id]) => self.consent_endpoint(&req, id).await,
             (_, ["api", rest @ ..]) => self.host_api(&req, rest).await,
@@ -54,7 +56,7 @@ impl Provider {
             .map(|s| s.to_string())
             .chain(self.scopes().iter().flat_map(|s| s.claims.iter().cloned()))
             .collect();
-        json!({
+        let mut doc = json!({
             "issuer": self.issuer(),
             "authorization_endpoint": self.url("/oauth2/authorize"),
             "token_endpoint": self.url("/oauth2/token"),
@@ -78,7 +80,11 @@ impl Provider {
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "claims_parameter_supported": false,
-        })
+        });
+        if self.config().registration_token.is_some() {
+            doc["registration_endpoint"] = json!(self.url("/oauth2/register"));
+        }
+        doc
     }
 
     /// The host API (`X-API-KEY`).

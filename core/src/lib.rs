@@ -18,6 +18,7 @@ pub mod jwt;
 pub mod keys;
 mod pages;
 pub mod provider;
+mod registration;
 pub mod remote;
 mod revocation;
 pub mod scopes;

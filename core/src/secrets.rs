@@ -16,6 +16,7 @@ pub mod prefix {
     pub const SESSION: &str = "cly_ses_";
     pub const CODE: &str = "cly_ac_";
     pub const REFRESH: &str = "cly_rt_";
+    pub const REGISTRATION: &str = "cly_rg_";
     pub const CLIENT_SECRET: &str = "cly_cs_";
     pub const API_KEY: &str = "cly_ak_";
     pub const CLIENT_ID: &str = "cly_ci_";

@@ -76,6 +76,7 @@ impl Settings {
             core.key_rotation_interval = (i > 0).then_some(i);
         }
         core.secret = var("SECRET");
+        core.registration_token = var("REGISTRATION_TOKEN");
         if let Some(s) = var("SCOPES") {
             core.scopes = parse_scopes(&s)?;
         }

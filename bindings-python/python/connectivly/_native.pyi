@@ -263,6 +263,7 @@ class Provider(HostApi):
         refresh_reuse_grace: Optional[int] = None,
         key_rotation_interval: Optional[int] = None,
         secret: Optional[str] = None,
+        registration_token: Optional[str] = None,
     ) -> None: ...
     @property
     def issuer(self) -> str: ...

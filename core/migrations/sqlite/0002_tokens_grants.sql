@@ -1,6 +1,7 @@
 ALTER TABLE clients ADD COLUMN allowed_scopes TEXT;
 ALTER TABLE clients ADD COLUMN issue_refresh_tokens INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE clients ADD COLUMN tokens_revoked_before INTEGER;
+ALTER TABLE clients ADD COLUMN registration_token_hash TEXT;
 
 ALTER TABLE auth_sessions ADD COLUMN remember INTEGER NOT NULL DEFAULT 0;
 

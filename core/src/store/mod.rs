@@ -39,6 +39,8 @@ pub struct ClientRecord {
     pub issue_refresh_tokens: bool,
     /// Tokens issued to this client at or before this time are revoked (`revoke_client`).
     pub tokens_revoked_before: Option<i64>,
+    /// Hash of the RFC 7592 registration access token (clients registered dynamically).
+    pub registration_token_hash: Option<String>,
 }
 
 /// Where an auth session is in its life.

@@ -106,6 +106,7 @@ fn client_from_row(r: &SqliteRow) -> Result<ClientRecord> {
         },
         issue_refresh_tokens: r.try_get::<i64, _>("issue_refresh_tokens")? != 0,
         tokens_revoked_before: r.try_get("tokens_revoked_before")?,
+        registration_token_hash: r.try_get("registration_token_hash")?,
     })
 }
 
@@ -239,7 +240,8 @@ impl Store for SqliteStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, client_uri, \
-             created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before, registration_token_hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.client_id)
         .bind(&c.secret_hash)
@@ -254,6 +256,7 @@ impl Store for SqliteStore {
         .bind(opt_json(&c.allowed_scopes))
         .bind(c.issue_refresh_tokens as i64)
         .bind(c.tokens_revoked_before)
+        .bind(&c.registration_token_hash)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -278,8 +281,8 @@ impl Store for SqliteStore {
     async fn update_client(&self, c: &ClientRecord) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE clients SET secret_hash = ?, name = ?, owner = ?, redirect_uris = ?, public = ?, first_party = ?, \
-             logo_uri = ?, client_uri = ?, allowed_scopes = ?, issue_refresh_tokens = ?, tokens_revoked_before = ? \
-             WHERE client_id = ?",
+             logo_uri = ?, client_uri = ?, allowed_scopes = ?, issue_refresh_tokens = ?, tokens_revoked_before = ?, \
+             registration_token_hash = ? WHERE client_id = ?",
         )
         .bind(&c.secret_hash)
         .bind(&c.name)
@@ -292,6 +295,7 @@ impl Store for SqliteStore {
         .bind(opt_json(&c.allowed_scopes))
         .bind(c.issue_refresh_tokens as i64)
         .bind(c.tokens_revoked_before)
+        .bind(&c.registration_token_hash)
         .bind(&c.client_id)
         .execute(&self.pool)
         .await?;
