@@ -246,6 +246,18 @@ pub fn append_query(url: &str, pairs: &[(&str, &str)]) -> String {
     out
 }
 
+/// The path with every secret-shaped segment (session ids in `/consent/{id}` and the host API)
+/// cut to its prefix: what adapters may log.
+pub fn redact_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| match seg.strip_prefix("cly_").and_then(|rest| rest.find('_').map(|i| &seg[..4 + i + 1])) {
+            Some(prefix) if seg.len() >= prefix.len() + 32 => format!("{prefix}…"),
+            _ => seg.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -284,6 +296,18 @@ mod tests {
         assert_eq!(append_query("https://a/cb", &[("code", "x y")]), "https://a/cb?code=x+y");
         assert_eq!(append_query("https://a/cb?k=v", &[("code", "1")]), "https://a/cb?k=v&code=1");
         assert_eq!(append_query("/login", &[("token", "t&")]), "/login?token=t%26");
+    }
+
+    #[test]
+    fn redaction_keeps_only_prefixes_of_secrets() {
+        let id = crate::secrets::new_secret(crate::secrets::prefix::SESSION);
+        let p = redact_path(&format!("/api/auth_session/{id}/approve"));
+        assert_eq!(p, "/api/auth_session/cly_ses_…/approve");
+        assert_eq!(
+            redact_path("/api/clients/cly_ci_XLWuUvEvsWdicHxo2_L-PQ"),
+            "/api/clients/cly_ci_XLWuUvEvsWdicHxo2_L-PQ"
+        );
+        assert_eq!(redact_path("/oauth2/token"), "/oauth2/token");
     }
 
     #[test]

@@ -40,10 +40,10 @@ async fn handle(State(provider): State<Provider>, req: Request) -> Response {
     };
     let head = parts.method == axum::http::Method::HEAD;
     let resp = provider.handle(core_req).await;
-    // The path only: queries and bodies can hold codes and tokens, which never reach a log.
+    // Queries and bodies can hold codes and tokens, and paths session ids: none of them reach a log.
     tracing::info!(
         method = %parts.method,
-        path = parts.uri.path(),
+        path = %connectivly::http::redact_path(parts.uri.path()),
         status = resp.status,
         ms = started.elapsed().as_millis() as u64,
         "request"
