@@ -209,6 +209,7 @@ impl Provider {
             registration_token_hash,
         };
         self.store().insert_client(&rec).await?;
+        self.invalidate_redirect_origins().await;
         tracing::info!(client_id = %rec.client_id, public = rec.public, "client created");
         Ok(CreatedClient { client: Client::from(&rec), client_secret: secret })
     }
@@ -254,6 +255,7 @@ impl Provider {
         if !self.store().update_client(&rec).await? {
             return Err(Error::not_found("no such client"));
         }
+        self.invalidate_redirect_origins().await;
         Ok(Client::from(&rec))
     }
 
@@ -278,6 +280,7 @@ impl Provider {
             return Err(Error::not_found("no such client"));
         }
         self.store().revoke_client_authorizations(client_id).await?;
+        self.invalidate_redirect_origins().await;
         tracing::info!(client_id, "client deleted");
         Ok(())
     }
@@ -313,7 +316,10 @@ impl Provider {
     /// Authenticates the client of a token-endpoint request: `client_secret_basic`,
     /// `client_secret_post`, or `none` for public clients. Exactly one method per request.
     pub(crate) async fn authenticate_client(&self, req: &Request, params: &Params) -> Result<ClientRecord> {
-        let failed = || Error::invalid_client("client authentication failed");
+        let failed = || {
+            crate::metrics::inc(&self.metrics().client_auth_failures);
+            Error::invalid_client("client authentication failed")
+        };
         let basic = match req.single_header("authorization").map_err(|_| failed())? {
             Some(h) => Some(parse_basic(h).ok_or_else(|| Error::invalid_client("malformed Authorization header"))?),
             None => None,

@@ -12,8 +12,14 @@ pub struct Config {
     pub issuer: String,
     /// The host's login endpoint; the browser is sent there with `?token=<session id>`.
     pub login_url: String,
-    /// `sqlite://path.db` (the default, `sqlite://connectivly.db`) or `memory:`.
+    /// `sqlite://path.db` (the default, `sqlite://connectivly.db`), `postgres://…` or `memory:`.
     pub database_url: String,
+    /// PostgreSQL: connections this instance may hold open (default 10). Instances × this must stay
+    /// below the server's `max_connections`.
+    pub database_max_connections: Option<u32>,
+    /// PostgreSQL: seconds a request waits for a connection before failing with a storage error
+    /// (HTTP 503; default 10).
+    pub database_acquire_timeout: Option<u64>,
     /// An explicit host-API key. When unset the key lives (hashed) in the store.
     pub api_key: Option<String>,
     /// The name shown on the consent page.
@@ -52,6 +58,8 @@ impl Config {
             issuer: issuer.into(),
             login_url: login_url.into(),
             database_url: "sqlite://connectivly.db".into(),
+            database_max_connections: None,
+            database_acquire_timeout: None,
             api_key: None,
             provider_name: "Connectivly".into(),
             scopes: Vec::new(),
@@ -101,6 +109,12 @@ impl Config {
         }
         if self.key_rotation_interval.is_some_and(|i| i < 3600) {
             return Err(Error::config("key_rotation_interval must be at least 3600 seconds"));
+        }
+        if self.database_max_connections == Some(0) {
+            return Err(Error::config("database_max_connections must be at least 1"));
+        }
+        if self.database_acquire_timeout == Some(0) {
+            return Err(Error::config("database_acquire_timeout must be at least 1 second"));
         }
         if self.registration_token.as_ref().is_some_and(|s| s.len() < 16) {
             return Err(Error::config("registration_token must be at least 16 characters"));

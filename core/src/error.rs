@@ -188,6 +188,7 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         // The driver message may name tables or constraints but never holds bound values.
         tracing::error!(error = %e, "store error");
+        crate::metrics::STORE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match e {
             sqlx::Error::RowNotFound => Error::not_found("not found"),
             sqlx::Error::PoolClosed => Error::new(ErrorKind::Closed, "the provider is closed"),

@@ -185,6 +185,7 @@ impl Provider {
             ..session
         };
         self.store().insert_session(&session).await.map_err(fail)?;
+        crate::metrics::inc(&self.metrics().flows_started);
         self.maybe_collect_garbage();
         tracing::info!(client_id = %client.client_id, "auth session started");
 
@@ -449,9 +450,11 @@ impl Provider {
             if !self.store().transition_session(&approved, SessionStatus::Pending, None).await? {
                 return Err(self.lost_race(id).await);
             }
+            crate::metrics::inc(&self.metrics().flows_approved);
             tracing::info!(client_id = %session.client_id, "auth session approved; consent pending");
             return Ok(self.consent_url(id));
         }
+        crate::metrics::inc(&self.metrics().flows_approved);
         self.complete(approved, SessionStatus::Pending, id).await
     }
 
@@ -485,6 +488,7 @@ impl Provider {
         if completed.remember {
             self.remember_grant(&authorization.subject, &authorization.client_id, &authorization.scopes).await?;
         }
+        crate::metrics::inc(&self.metrics().flows_completed);
         tracing::info!(client_id = %completed.client_id, "authorization code issued");
         Ok(self.code_redirect(&completed, &code))
     }
@@ -518,6 +522,7 @@ impl Provider {
         if !self.store().transition_session(&denied, from, None).await? {
             return Err(self.lost_race(id).await);
         }
+        crate::metrics::inc(&self.metrics().flows_denied);
         tracing::info!(client_id = %denied.client_id, error, "auth session denied");
         Ok(self.error_redirect_with_code(&denied, error, description))
     }

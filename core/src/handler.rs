@@ -14,8 +14,25 @@ use crate::provider::Provider;
 impl Provider {
     /// Serves one request. Never panics on input and never answers 500 to a malformed request.
     pub async fn handle(&self, req: Request) -> Response {
+        let started = std::time::Instant::now();
+        let endpoint = crate::metrics::endpoint_of(&req.path);
+        let cors = CORS_ENDPOINTS.contains(&endpoint);
+        let origin = if cors { req.header_values("origin").next().map(str::to_string) } else { None };
+        let mut resp = if cors && req.method == "OPTIONS" {
+            self.preflight(endpoint, origin.as_deref()).await
+        } else {
+            self.route(req).await
+        };
+        if let Some(origin) = origin {
+            self.add_cors(&mut resp, endpoint, &origin).await;
+        }
+        self.metrics().observe_request(endpoint, resp.status, started.elapsed());
+        resp
+    }
+
+    async fn route(&self, req: Request) -> Response {
         if req.body.len() > MAX_BODY_BYTES {
-            return Response::oauth_error(&Error::new(ErrorKind::PayloadTooLarge, "the request body is too large"));
+            return Response::payload_too_large();
         }
         let path = req.path.clone();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -193,6 +210,44 @@ impl Provider {
                 | ["clients", _, "secret"],
             ) => Err(Error::new(ErrorKind::MethodNotAllowed, "method not allowed on this path")),
             _ => Err(Error::not_found("no such host API route")),
+        }
+    }
+}
+
+/// Endpoints a browser-based public client calls directly (CORS). Never the host API.
+const CORS_ENDPOINTS: &[&str] = &["token", "userinfo", "revoke", "jwks"];
+
+impl Provider {
+    /// Whether `origin` is the origin of some registered redirect URI (cached briefly).
+    async fn origin_allowed(&self, origin: &str) -> bool {
+        match self.redirect_origins().await {
+            Ok(origins) => origins.iter().any(|o| o == origin),
+            Err(_) => false,
+        }
+    }
+
+    async fn preflight(&self, endpoint: &str, origin: Option<&str>) -> Response {
+        let allowed = match origin {
+            Some(o) => endpoint == "jwks" || self.origin_allowed(o).await,
+            None => false,
+        };
+        let mut r = Response::new(204).with_header("vary", "Origin");
+        if allowed {
+            r = r
+                .with_header("access-control-allow-methods", "GET, POST, OPTIONS")
+                .with_header("access-control-allow-headers", "authorization, content-type")
+                .with_header("access-control-max-age", "600");
+        }
+        r
+    }
+
+    async fn add_cors(&self, resp: &mut Response, endpoint: &str, origin: &str) {
+        let allowed = endpoint == "jwks" || self.origin_allowed(origin).await;
+        resp.headers.push(("vary".into(), "Origin".into()));
+        if allowed {
+            let value = if endpoint == "jwks" { "*" } else { origin };
+            resp.headers.push(("access-control-allow-origin".into(), value.into()));
+            resp.headers.push(("access-control-expose-headers".into(), "www-authenticate".into()));
         }
     }
 }

@@ -126,6 +126,11 @@ impl Response {
         serde_json::from_slice(&self.body).ok()
     }
 
+    /// The answer to a body over [`MAX_BODY_BYTES`], for adapters that stop reading early.
+    pub fn payload_too_large() -> Response {
+        Response::oauth_error(&Error::new(ErrorKind::PayloadTooLarge, "the request body is too large"))
+    }
+
     /// An OAuth error body (RFC 6749 §5.2) with the kind's status.
     pub fn oauth_error(e: &Error) -> Response {
         let mut body = serde_json::json!({"error": e.kind().code()});

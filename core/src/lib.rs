@@ -16,6 +16,7 @@ pub mod host_api;
 pub mod http;
 pub mod jwt;
 pub mod keys;
+pub mod metrics;
 mod pages;
 pub mod provider;
 mod registration;

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::keys::{self, KeySet, SigningAlg};
+use crate::metrics::Metrics;
 use crate::scopes::{self, ScopeDef};
 use crate::secrets::{self, prefix};
 use crate::store::{self, Store};
@@ -32,6 +33,9 @@ struct Inner {
     api_key_hash: RwLock<Option<String>>,
     last_gc: AtomicI64,
     last_key_reload: AtomicI64,
+    metrics: Metrics,
+    /// Origins of every registered redirect URI (for CORS), with when they were read.
+    redirect_origins: tokio::sync::Mutex<(i64, Arc<Vec<String>>)>,
 }
 
 /// A signing key as the host sees it.
@@ -49,7 +53,7 @@ impl Provider {
     /// signing keys.
     pub async fn open(config: Config) -> Result<Provider> {
         let config = config.validate()?;
-        let store = store::open(&config.database_url).await?;
+        let store = store::open_with(&config.database_url, &store::PoolSettings::from_config(&config)).await?;
         Provider::with_store(config, store).await
     }
 
@@ -72,8 +76,54 @@ impl Provider {
                 api_key_hash: RwLock::new(api_key_hash),
                 last_gc: AtomicI64::new(crate::time::now()),
                 last_key_reload: AtomicI64::new(crate::time::now()),
+                metrics: Metrics::default(),
+                redirect_origins: tokio::sync::Mutex::new((i64::MIN, Arc::new(Vec::new()))),
             }),
         })
+    }
+
+    /// Operational counters (render with [`Metrics::render`] for Prometheus).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Readiness: the store answers and signing keys are loaded.
+    pub async fn ready(&self) -> Result<()> {
+        self.inner.store.get_setting(SETTING_API_KEY_HASH).await?;
+        if self.keys().signing_key(self.inner.config.signing_alg).is_none() {
+            return Err(Error::internal("no signing key is loaded"));
+        }
+        Ok(())
+    }
+
+    /// Origins (`scheme://host[:port]`) of every registered http(s) redirect URI, re-read at most
+    /// every 30 seconds: the browser origins allowed to call the token endpoint directly.
+    pub(crate) async fn redirect_origins(&self) -> Result<Arc<Vec<String>>> {
+        let mut cached = self.inner.redirect_origins.lock().await;
+        let now = crate::time::now();
+        if now.saturating_sub(cached.0) < 30 {
+            return Ok(cached.1.clone());
+        }
+        let mut origins: Vec<String> = Vec::new();
+        for c in self.inner.store.list_clients(None).await? {
+            for uri in &c.redirect_uris {
+                if let Ok(u) = url::Url::parse(uri)
+                    && matches!(u.scheme(), "http" | "https")
+                {
+                    let o = u.origin().ascii_serialization();
+                    if !origins.contains(&o) {
+                        origins.push(o);
+                    }
+                }
+            }
+        }
+        *cached = (now, Arc::new(origins));
+        Ok(cached.1.clone())
+    }
+
+    /// Forgets the cached redirect origins after the registry changed.
+    pub(crate) async fn invalidate_redirect_origins(&self) {
+        self.inner.redirect_origins.lock().await.0 = i64::MIN;
     }
 
     pub fn config(&self) -> &Config {

@@ -28,14 +28,22 @@ impl Provider {
         let params = Params::parse(&req.body)?;
         let grant_type = params.require("grant_type")?;
         let client = self.authenticate_client(req, &params).await?;
-        match grant_type {
-            "authorization_code" => self.redeem_code(&client, &params).await,
-            "refresh_token" => self.refresh(&client, &params).await,
-            "client_credentials" => self.client_credentials(&client, &params).await,
+        let m = self.metrics();
+        let (result, counter) = match grant_type {
+            "authorization_code" => (self.redeem_code(&client, &params).await, &m.tokens_authorization_code),
+            "refresh_token" => (self.refresh(&client, &params).await, &m.tokens_refresh_token),
+            "client_credentials" => (self.client_credentials(&client, &params).await, &m.tokens_client_credentials),
             _ => {
-                Err(Error::new(ErrorKind::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")))
+                return Err(Error::new(
+                    ErrorKind::UnsupportedGrantType,
+                    format!("grant_type {grant_type:?} is not supported"),
+                ));
             }
+        };
+        if result.is_ok() {
+            crate::metrics::inc(counter);
         }
+        result
     }
 
     async fn redeem_code(&self, client: &ClientRecord, params: &Params) -> Result<TokenResponse> {
@@ -176,6 +184,7 @@ impl Provider {
     /// An already-rotated refresh token came back. Outside the grace window the family is revoked:
     /// either the client or an attacker holds a stolen token, and the provider cannot tell which.
     async fn refresh_replayed(&self, auth: &AuthorizationRecord, client: &ClientRecord, since_rotation: i64) -> Error {
+        crate::metrics::inc(&self.metrics().refresh_reuse_detected);
         let grace = self.config().refresh_reuse_grace;
         if grace > 0 && since_rotation < grace {
             tracing::info!(client_id = %client.client_id, "rotated refresh token retried within the grace window");

@@ -1,54 +1,102 @@
-//! The axum adapter: every request goes to the core's `handle`, untouched but for type translation.
+//! The axum adapter: every request goes to the core's `handle`, untouched but for type translation,
+//! plus the operator's endpoints (`/healthz`, `/readyz`, `/metrics`).
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use connectivly::Provider;
 use connectivly::http::MAX_BODY_BYTES;
+use tracing::Instrument;
 
-/// The whole HTTP surface of the server.
+/// The whole HTTP surface of the server, `/metrics` included.
 pub fn app(provider: Provider) -> Router {
-    Router::new().fallback(handle).with_state(provider)
+    app_with(provider, true)
+}
+
+/// The server's routes; `metrics` false when `/metrics` is served on a separate admin port.
+pub fn app_with(provider: Provider, metrics: bool) -> Router {
+    let mut router = Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz));
+    if metrics {
+        router = router.route("/metrics", get(metrics_text));
+    }
+    router.fallback(handle).with_state(provider)
+}
+
+/// Only `/metrics` (and the health checks), for an admin port.
+pub fn admin_app(provider: Provider) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(provider)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(provider): State<Provider>) -> Response {
+    match provider.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", e.message())).into_response(),
+    }
+}
+
+async fn metrics_text(State(provider): State<Provider>) -> Response {
+    ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], provider.metrics().render()).into_response()
+}
+
+/// A request id: the caller's `X-Request-Id` when it is short and plain, else a fresh one.
+fn request_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            connectivly::secrets::random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect::<String>()
+        })
 }
 
 async fn handle(State(provider): State<Provider>, req: Request) -> Response {
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
-    let body = match to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                [("content-type", "application/json")],
-                r#"{"error":"invalid_request","error_description":"the request body is too large"}"#,
-            )
-                .into_response();
-        }
-    };
-    let core_req = connectivly::Request {
-        method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().unwrap_or("").to_string(),
-        headers: parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-            .collect(),
-        body: body.to_vec(),
-    };
-    let head = parts.method == axum::http::Method::HEAD;
-    let resp = provider.handle(core_req).await;
+    let id = request_id(&parts.headers);
     // Queries and bodies can hold codes and tokens, and paths session ids: none of them reach a log.
-    tracing::info!(
-        method = %parts.method,
-        path = %connectivly::http::redact_path(parts.uri.path()),
-        status = resp.status,
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    into_axum(resp, head)
+    let span = tracing::info_span!("request", request_id = %id, method = %parts.method,
+        path = %connectivly::http::redact_path(parts.uri.path()));
+    async move {
+        let body = match to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(_) => return into_axum(connectivly::Response::payload_too_large(), false),
+        };
+        let core_req = connectivly::Request {
+            method: parts.method.as_str().to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            headers: parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+                .collect(),
+            body: body.to_vec(),
+        };
+        let head = parts.method == axum::http::Method::HEAD;
+        let resp = provider.handle(core_req).await;
+        tracing::info!(status = resp.status, ms = started.elapsed().as_millis() as u64, "request");
+        let mut out = into_axum(resp, head);
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            out.headers_mut().insert("x-request-id", v);
+        }
+        out
+    }
+    .instrument(span)
+    .await
 }
 
 fn into_axum(resp: connectivly::Response, head: bool) -> Response {

@@ -51,6 +51,7 @@ pub async fn run(provider: &Provider, demo_redirect_uri: &str) -> Result<Banner>
 
 impl Banner {
     pub fn render(&self, issuer: &str, database_url: &str) -> String {
+        let database_url = connectivly::store::redacted_url(database_url);
         let mut out = format!("Listening... {issuer}\n\n");
         match &self.api_key {
             ApiKeyLine::New(k) => out.push_str(&format!("API Key: {k}\n\n")),

@@ -12,6 +12,10 @@ pub struct Cli {
     /// Database URL (overrides CONNECTIVLY_DATABASE_URL; default sqlite://connectivly.db).
     #[arg(long, global = true)]
     pub database_url: Option<String>,
+    /// TOML configuration file (default: CONNECTIVLY_CONFIG, else ./connectivly.toml when present).
+    /// Environment variables override it.
+    #[arg(long, global = true)]
+    pub config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -82,7 +86,7 @@ pub struct CreateArgs {
 
 pub async fn run(cli: Cli) -> Result<()> {
     let serving = matches!(cli.command, None | Some(Command::Serve));
-    let settings = Settings::from_env(cli.database_url, serving)?;
+    let settings = Settings::load(cli.database_url, serving, crate::settings::config_path(cli.config))?;
     let provider = Provider::open(settings.core.clone()).await?;
     let mut out = std::io::stdout().lock();
     let w = |out: &mut std::io::StdoutLock<'_>, s: String| {
@@ -175,10 +179,35 @@ async fn serve(settings: Settings, provider: Provider) -> Result<()> {
         let _ = out.flush();
     }
     tracing::info!(%addr, issuer = provider.issuer(), "listening");
-    axum::serve(listener, crate::app::app(provider))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Error::internal(format!("server error: {e}")))?;
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    if let Some(port) = settings.metrics_port {
+        let admin = format!("{}:{port}", settings.bind);
+        let admin_listener = tokio::net::TcpListener::bind(&admin)
+            .await
+            .map_err(|e| Error::config(format!("cannot listen on {admin} (metrics): {e}")))?;
+        let admin_app = crate::app::admin_app(provider.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin_listener, admin_app).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+        tracing::info!(%admin, "metrics on a separate port");
+    }
+    let grace = settings.shutdown_timeout;
+    let app = crate::app::app_with(provider, settings.metrics_port.is_none());
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping_tx.send(true);
+    });
+    // In-flight requests get `shutdown_timeout` to finish; a stuck one cannot hold the process forever.
+    let deadline = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = server => r.map_err(|e| Error::internal(format!("server error: {e}")))?,
+        () = deadline => tracing::warn!(seconds = grace.as_secs(), "requests still running at the shutdown deadline"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

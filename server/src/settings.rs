@@ -1,5 +1,9 @@
-//! Server configuration from `CONNECTIVLY_*` environment variables (names shared with the original
-//! connectivly where one existed).
+//! Server configuration: `CONNECTIVLY_*` environment variables (names shared with the original
+//! connectivly where one existed) over an optional TOML file whose keys are the same names in lower
+//! case without the prefix (`redirect_url = "..."`). The environment wins.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use connectivly::{Config, Error, Result, ScopeDef, SigningAlg};
 
@@ -11,10 +15,105 @@ pub struct Settings {
     pub bind: String,
     /// Redirect URI registered for the two demo clients created on first run.
     pub demo_redirect_uri: String,
+    /// Serve `/metrics` on this separate port (bound to `bind`) instead of the main one.
+    pub metrics_port: Option<u16>,
+    /// How long in-flight requests may run after SIGTERM.
+    pub shutdown_timeout: std::time::Duration,
+    /// The configuration file that was read, if any.
+    pub config_file: Option<PathBuf>,
 }
 
+/// Where settings come from: the environment first, then the file.
+struct Source {
+    file: HashMap<String, String>,
+    file_scopes: Option<Vec<ScopeDef>>,
+}
+
+thread_local! {
+    static SOURCE: std::cell::RefCell<Option<Source>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A setting by its env-var name without the prefix (`REDIRECT_URL`).
 fn var(name: &str) -> Option<String> {
-    std::env::var(format!("CONNECTIVLY_{name}")).ok().filter(|v| !v.trim().is_empty())
+    if let Some(v) = std::env::var(format!("CONNECTIVLY_{name}")).ok().filter(|v| !v.trim().is_empty()) {
+        return Some(v);
+    }
+    SOURCE.with(|s| s.borrow().as_ref().and_then(|src| src.file.get(&name.to_ascii_lowercase()).cloned()))
+}
+
+/// Known keys of the file, so a typo is an error rather than a silently ignored setting.
+const FILE_KEYS: &[&str] = &[
+    "redirect_url",
+    "issuer",
+    "port",
+    "bind",
+    "database_url",
+    "database_max_connections",
+    "database_acquire_timeout",
+    "api_key",
+    "provider_name",
+    "signing_alg",
+    "audience",
+    "session_ttl",
+    "code_ttl",
+    "access_token_ttl",
+    "id_token_ttl",
+    "refresh_token_ttl",
+    "refresh_reuse_grace",
+    "key_rotation_interval",
+    "secret",
+    "registration_token",
+    "scopes",
+    "demo_redirect_uri",
+    "metrics_port",
+    "shutdown_timeout",
+    "log",
+    "log_format",
+];
+
+fn load_file(path: &Path) -> Result<Source> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::config(format!("cannot read the configuration file {}: {e}", path.display())))?;
+    let table: toml::Table =
+        text.parse().map_err(|e| Error::config(format!("{} is not valid TOML: {e}", path.display())))?;
+    let mut file = HashMap::new();
+    let mut file_scopes = None;
+    for (k, v) in table {
+        if !FILE_KEYS.contains(&k.as_str()) {
+            return Err(Error::config(format!("unknown setting {k:?} in {}", path.display())));
+        }
+        match (k.as_str(), v) {
+            ("scopes", toml::Value::Table(t)) => {
+                let mut defs = Vec::new();
+                for (name, desc) in t {
+                    let desc =
+                        desc.as_str().ok_or_else(|| Error::config("scopes: each value is a description string"))?;
+                    defs.push(ScopeDef::new(name, desc));
+                }
+                file_scopes = Some(defs);
+            }
+            ("scopes", toml::Value::String(s)) => file_scopes = Some(parse_scopes(&s)?),
+            (_, toml::Value::String(s)) => {
+                file.insert(k, s);
+            }
+            (_, toml::Value::Integer(i)) => {
+                file.insert(k, i.to_string());
+            }
+            (_, toml::Value::Boolean(b)) => {
+                file.insert(k, b.to_string());
+            }
+            (k, _) => return Err(Error::config(format!("setting {k:?} must be a string or a number"))),
+        }
+    }
+    Ok(Source { file, file_scopes })
+}
+
+/// The file to read: `--config`, else `CONNECTIVLY_CONFIG`, else `./connectivly.toml` when present.
+pub fn config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
+    flag.or_else(|| std::env::var_os("CONNECTIVLY_CONFIG").map(PathBuf::from)).or_else(|| {
+        let default = PathBuf::from("connectivly.toml");
+        default.exists().then_some(default)
+    })
 }
 
 fn seconds(name: &str, default: i64) -> Result<i64> {
@@ -30,8 +129,31 @@ fn seconds(name: &str, default: i64) -> Result<i64> {
 }
 
 impl Settings {
-    /// Reads the environment. `require_login_url` is false for subcommands that never serve flows.
+    /// Reads the environment over the configuration file. `require_login_url` is false for
+    /// subcommands that never serve flows.
+    pub fn load(database_override: Option<String>, require_login_url: bool, file: Option<PathBuf>) -> Result<Settings> {
+        let source = match &file {
+            Some(p) => load_file(p)?,
+            None => Source { file: HashMap::new(), file_scopes: None },
+        };
+        let file_scopes = source.file_scopes.clone();
+        SOURCE.with(|s| *s.borrow_mut() = Some(source));
+        let result = Self::read(database_override, require_login_url, file_scopes, file);
+        SOURCE.with(|s| *s.borrow_mut() = None);
+        result
+    }
+
+    /// From the environment only.
     pub fn from_env(database_override: Option<String>, require_login_url: bool) -> Result<Settings> {
+        Self::load(database_override, require_login_url, None)
+    }
+
+    fn read(
+        database_override: Option<String>,
+        require_login_url: bool,
+        file_scopes: Option<Vec<ScopeDef>>,
+        config_file: Option<PathBuf>,
+    ) -> Result<Settings> {
         let port: u16 = match var("PORT") {
             Some(p) => p.parse().map_err(|_| Error::config("CONNECTIVLY_PORT must be a port number"))?,
             None => 3000,
@@ -50,6 +172,14 @@ impl Settings {
         let mut core = Config::new(issuer, login_url);
         if let Some(db) = database_override.or_else(|| var("DATABASE_URL")) {
             core.database_url = db;
+        }
+        if let Some(n) = var("DATABASE_MAX_CONNECTIONS") {
+            core.database_max_connections = Some(n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::config("CONNECTIVLY_DATABASE_MAX_CONNECTIONS must be a positive number of connections")
+            })?);
+        }
+        if var("DATABASE_ACQUIRE_TIMEOUT").is_some() {
+            core.database_acquire_timeout = Some(seconds("DATABASE_ACQUIRE_TIMEOUT", 0)? as u64);
         }
         core.api_key = var("API_KEY");
         if let Some(n) = var("PROVIDER_NAME") {
@@ -77,14 +207,23 @@ impl Settings {
         }
         core.secret = var("SECRET");
         core.registration_token = var("REGISTRATION_TOKEN");
-        if let Some(s) = var("SCOPES") {
-            core.scopes = parse_scopes(&s)?;
+        match std::env::var("CONNECTIVLY_SCOPES").ok().filter(|v| !v.trim().is_empty()) {
+            Some(s) => core.scopes = parse_scopes(&s)?,
+            None => core.scopes = file_scopes.unwrap_or_default(),
         }
         Ok(Settings {
             core,
             port,
             bind: var("BIND").unwrap_or_else(|| "0.0.0.0".into()),
             demo_redirect_uri: var("DEMO_REDIRECT_URI").unwrap_or_else(|| "http://localhost:5000/auth".into()),
+            metrics_port: match var("METRICS_PORT") {
+                Some(p) => Some(
+                    p.trim().parse().map_err(|_| Error::config("CONNECTIVLY_METRICS_PORT must be a port number"))?,
+                ),
+                None => None,
+            },
+            shutdown_timeout: std::time::Duration::from_secs(seconds("SHUTDOWN_TIMEOUT", 20)? as u64),
+            config_file,
         })
     }
 }
@@ -108,6 +247,29 @@ pub fn parse_scopes(s: &str) -> Result<Vec<ScopeDef>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_settings_apply_and_env_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "redirect_url = \"https://app.example/login\"\nport = 4100\ncode_ttl = 30\n\
+             provider_name = \"From File\"\n[scopes]\n\"photos:read\" = \"See photos\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some("memory:".into()), true, Some(path.clone())).unwrap();
+        assert_eq!(s.port, 4100);
+        assert_eq!(s.core.code_ttl, 30);
+        assert_eq!(s.core.login_url, "https://app.example/login");
+        assert_eq!(s.core.issuer, "http://localhost:4100");
+        assert_eq!(s.core.scopes[0].name, "photos:read");
+        assert_eq!(s.config_file.as_deref(), Some(path.as_path()));
+        std::fs::write(&path, "redirect_urll = \"x\"\n").unwrap();
+        assert!(Settings::load(None, false, Some(path.clone())).unwrap_err().message().contains("unknown setting"));
+        std::fs::write(&path, "not toml at all [").unwrap();
+        assert!(Settings::load(None, false, Some(path)).is_err());
+    }
 
     #[test]
     fn scopes_parse() {

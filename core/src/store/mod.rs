@@ -6,14 +6,17 @@
 
 mod memory;
 mod migrations;
+mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::keys::{KeyRecord, SigningAlg};
@@ -222,24 +225,123 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn close(&self) {}
 }
 
-/// Opens the store named by `database_url`: `sqlite://path`, `sqlite::memory:` or `memory:`.
+/// Connection-pool settings of a client/server database (PostgreSQL). SQLite and memory ignore them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Connections this instance may hold open at once.
+    pub max_connections: u32,
+    /// How long a request waits for a connection (also: for the database to come back) before it
+    /// fails with [`ErrorKind::Storage`](crate::ErrorKind::Storage), HTTP 503.
+    pub acquire_timeout: Duration,
+}
+
+impl PoolSettings {
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+    pub const DEFAULT_ACQUIRE_TIMEOUT_SECS: u64 = 10;
+
+    /// The settings named in `config`, defaults for what it leaves unset.
+    pub fn from_config(config: &crate::Config) -> PoolSettings {
+        let d = PoolSettings::default();
+        PoolSettings {
+            max_connections: config.database_max_connections.unwrap_or(d.max_connections),
+            acquire_timeout: config.database_acquire_timeout.map(Duration::from_secs).unwrap_or(d.acquire_timeout),
+        }
+    }
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: Duration::from_secs(Self::DEFAULT_ACQUIRE_TIMEOUT_SECS),
+        }
+    }
+}
+
+/// Opens the store named by `database_url`: `sqlite://path`, `sqlite::memory:`, `memory:`, or
+/// `postgres://…` / `postgresql://…`, with default pool settings.
 pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
+    open_with(database_url, &PoolSettings::default()).await
+}
+
+/// Like [`open`] with explicit pool settings (used by PostgreSQL).
+pub async fn open_with(database_url: &str, pool: &PoolSettings) -> Result<Arc<dyn Store>> {
     if database_url == "memory:" || database_url == "memory://" {
         return Ok(Arc::new(MemoryStore::new()));
     }
     if database_url.starts_with("sqlite:") {
         return Ok(Arc::new(SqliteStore::open(database_url).await?));
     }
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        return Ok(Arc::new(PostgresStore::open_with(database_url, pool).await?));
+    }
     // A bare file path is a SQLite file.
     if !database_url.contains("://") && !database_url.is_empty() && !database_url.contains(':') {
         return Ok(Arc::new(SqliteStore::open(&format!("sqlite://{database_url}")).await?));
     }
     Err(Error::config(format!(
-        "unsupported database URL scheme in {:?}: use sqlite://path, a file path, or memory:",
+        "unsupported database URL scheme in {:?}: use sqlite://path, a file path, postgres://…, or memory:",
         database_url.split(':').next().unwrap_or("")
     )))
 }
 
+/// `database_url` fit for a log line or a banner: a password (in the authority or as a
+/// `password=` parameter) is replaced by `***`.
+pub fn redacted_url(database_url: &str) -> String {
+    let Ok(mut u) = url::Url::parse(database_url) else {
+        // Unparseable: keep the scheme and what follows the last '@', never what precedes it.
+        return match (database_url.find("://"), database_url.rfind('@')) {
+            (Some(s), Some(a)) if a > s => format!("{}://***@{}", &database_url[..s], &database_url[a + 1..]),
+            _ => database_url.to_string(),
+        };
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if u.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" { "***".to_string() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
 pub(crate) fn alg_from_str(s: &str) -> Result<SigningAlg> {
     SigningAlg::parse(s).map_err(|_| Error::storage("corrupt key algorithm"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_urls_hide_passwords() {
+        assert_eq!(redacted_url("postgres://cly:s3cret@db:5432/c"), "postgres://cly:***@db:5432/c");
+        assert_eq!(redacted_url("postgres://db/c?user=u&password=s3cret"), "postgres://db/c?user=u&password=***");
+        assert_eq!(redacted_url("postgres://u:s3cret@[bad/c"), "postgres://***@[bad/c");
+        assert_eq!(redacted_url("sqlite://connectivly.db"), "sqlite://connectivly.db");
+        assert_eq!(redacted_url("memory:"), "memory:");
+    }
+
+    #[test]
+    fn migrations_have_the_same_versions_on_every_back_end() {
+        let v = |m: &[(i64, &str)]| m.iter().map(|(v, _)| *v).collect::<Vec<_>>();
+        assert_eq!(v(migrations::SQLITE), v(migrations::POSTGRES));
+        assert!(v(migrations::SQLITE).windows(2).all(|w| w[1] == w[0] + 1), "versions are consecutive");
+    }
+
+    #[tokio::test]
+    async fn urls_pick_their_store() {
+        assert!(open("memory:").await.is_ok());
+        assert_eq!(open("mysql://x/y").await.unwrap_err().kind(), crate::ErrorKind::Config);
+        let unreachable = PoolSettings { max_connections: 1, acquire_timeout: Duration::from_secs(1) };
+        for url in ["postgres://u@127.0.0.1:1/db", "postgresql://u@127.0.0.1:1/db"] {
+            assert_eq!(open_with(url, &unreachable).await.unwrap_err().kind(), crate::ErrorKind::Storage, "{url}");
+        }
+    }
 }

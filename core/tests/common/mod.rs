@@ -20,13 +20,43 @@ pub struct Env {
     pub _dir: Option<tempfile::TempDir>,
 }
 
+/// Memory and SQLite always; PostgreSQL too when `CONNECTIVLY_TEST_POSTGRES_URL` names a server
+/// (`tests/pg-cluster start` runs a private one).
 pub async fn envs() -> Vec<Env> {
-    vec![env("memory").await, env("sqlite").await]
+    let mut v = vec![env("memory").await, env("sqlite").await];
+    if postgres_admin_url().is_some() {
+        v.push(env("postgres").await);
+    }
+    v
+}
+
+/// The admin URL of the test PostgreSQL server, when one is configured.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("CONNECTIVLY_TEST_POSTGRES_URL").ok().filter(|u| !u.trim().is_empty())
+}
+
+/// Creates an empty database on the test server and returns its URL: every env gets its own, so
+/// tests never see each other's rows. They are left in the throwaway cluster (`tests/pg-cluster
+/// stop` removes it). Panics when no server is configured.
+pub async fn fresh_postgres_database() -> (String, String) {
+    use sqlx::Connection;
+    let admin = postgres_admin_url().expect("CONNECTIVLY_TEST_POSTGRES_URL is not set");
+    let name = format!(
+        "connectivly_t_{}",
+        connectivly::secrets::random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("cannot connect to CONNECTIVLY_TEST_POSTGRES_URL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    (url.to_string(), name)
 }
 
 pub async fn env(kind: &'static str) -> Env {
     let (url, dir) = match kind {
         "memory" => ("memory:".to_string(), None),
+        "postgres" => (fresh_postgres_database().await.0, None),
         _ => {
             let dir = tempfile::tempdir().unwrap();
             (format!("sqlite://{}/c.db", dir.path().display()), Some(dir))

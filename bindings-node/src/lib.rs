@@ -1,0 +1,17 @@
+//! `connectivly` for Node.js: the Rust core as a native addon. Thin: every operation is a core call; this
+//! crate only converts arguments, results and errors. Every I/O method returns a Promise settled from the
+//! tokio runtime, so the event loop never waits on the provider.
+
+mod clients;
+mod errors;
+mod provider;
+mod remote;
+mod runtime;
+mod types;
+
+pub use provider::Provider;
+pub use remote::RemoteProvider;
+
+/// The version of the native core.
+#[napi_derive::napi]
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

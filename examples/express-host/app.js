@@ -1,0 +1,216 @@
+'use strict';
+/**
+ * A host app with its own users and login, that becomes an OpenID Connect provider with Connectivly.
+ *
+ * Run it:  npm install && npm start        (in this folder; see README.md)
+ * Then register a client (README.md) and sign in at http://localhost:5000.
+ *
+ * Embedded by default. With CONNECTIVLY_URL and CONNECTIVLY_API_KEY set, the same code uses a standalone
+ * `connectivly` server instead (RemoteProvider). app.ts is this file in TypeScript.
+ */
+
+const crypto = require('node:crypto');
+const { promisify } = require('node:util');
+
+const express = require('express');
+const { ConnectivlyError, Provider, RemoteProvider } = require('connectivly');
+
+const scrypt = promisify(crypto.scrypt);
+
+// The host's own users: any user store works; Connectivly never sees passwords.
+function hashPassword(password) {
+  const salt = crypto.randomBytes(16);
+  const hash = crypto.scryptSync(password, salt, 32);
+  return `scrypt$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+async function checkPassword(password, stored) {
+  const [, salt, hash] = stored.split('$');
+  const expected = Buffer.from(hash, 'base64url');
+  const actual = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length);
+  return crypto.timingSafeEqual(actual, expected);
+}
+
+const USERS = {
+  ann: { name: 'Ann Example', email: 'ann@example.com', password: hashPassword('wonderland') },
+  bob: { name: 'Bob Builder', email: 'bob@example.com', password: hashPassword('canwefixit') },
+};
+// Compared against when the username is unknown, so both cases take as long.
+const NO_USER_HASH = hashPassword(crypto.randomBytes(16).toString('hex'));
+
+const escapeHtml = (s) =>
+  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+
+const loginPage = (error, next) => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in to Photo Host</title></head>
+<body><main>
+<h1>Sign in to Photo Host</h1>
+${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
+<form method="post">
+  <input type="hidden" name="next" value="${escapeHtml(next)}">
+  <label for="username">Username</label> <input id="username" name="username" autocomplete="username" required>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit">Sign in</button>
+</form>
+</main></body></html>`;
+
+const homePage = (user) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Photo Host</title></head>
+<body><main><h1>Photo Host</h1>
+${user ? `<p>Signed in as ${escapeHtml(user)}.</p>` : '<p><a href="/login">Sign in</a></p>'}
+</main></body></html>`;
+
+const errorPage = (message) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Photo Host</title></head>
+<body><main><h1>Sign-in failed</h1><p>${escapeHtml(message)}</p><p><a href="/">Home</a></p></main></body></html>`;
+
+// A small signed session cookie: {user, exp}, HMAC-SHA256 with the app's secret.
+const SESSION_COOKIE = 'photohost_session';
+const SESSION_SECONDS = 8 * 3600;
+
+function sessionCodec(secret) {
+  const sign = (data) => crypto.createHmac('sha256', secret).update(data).digest('base64url');
+  return {
+    read(req) {
+      const cookie = (req.headers.cookie || '')
+        .split(';')
+        .map((c) => c.trim().split('='))
+        .find(([name]) => name === SESSION_COOKIE);
+      if (!cookie || !cookie[1]) return null;
+      const [data, mac] = cookie[1].split('.');
+      if (!data || !mac) return null;
+      const expected = Buffer.from(sign(data));
+      const given = Buffer.from(mac);
+      if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) return null;
+      try {
+        const session = JSON.parse(Buffer.from(data, 'base64url').toString('utf8'));
+        return typeof session.user === 'string' && session.exp > Date.now() / 1000 ? session : null;
+      } catch {
+        return null;
+      }
+    },
+    write(res, user) {
+      const data = Buffer.from(JSON.stringify({ user, exp: Math.floor(Date.now() / 1000) + SESSION_SECONDS })).toString('base64url');
+      res.cookie(SESSION_COOKIE, `${data}.${sign(data)}`, { httpOnly: true, sameSite: 'lax', path: '/', maxAge: SESSION_SECONDS * 1000 });
+    },
+    clear(res) {
+      res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', path: '/' });
+    },
+  };
+}
+
+/** Only local redirects after login. */
+function localPath(next) {
+  return typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+}
+
+/** The provider: embedded, or a standalone server's when CONNECTIVLY_URL and CONNECTIVLY_API_KEY are set. */
+async function makeProvider(env = process.env) {
+  if (env.CONNECTIVLY_URL) {
+    return RemoteProvider.connect(env.CONNECTIVLY_URL, { apiKey: env.CONNECTIVLY_API_KEY || '' });
+  }
+  return Provider.open({
+    issuer: env.CONNECTIVLY_ISSUER || 'http://localhost:5000/oauth',
+    loginUrl: '/connectivly',
+    database: env.CONNECTIVLY_DATABASE_URL || 'sqlite://connectivly.db',
+    scopes: { 'photos:read': 'See your photos' },
+  });
+}
+
+/** The host app around a provider (a `Provider` or a `RemoteProvider`). */
+function createApp(provider, { secret = process.env.SESSION_SECRET || crypto.randomBytes(32).toString('hex') } = {}) {
+  const app = express();
+  app.disable('x-powered-by');
+  const session = sessionCodec(secret);
+
+  const loginRequired = (req, res, next) => {
+    const s = session.read(req);
+    if (!s || !Object.hasOwn(USERS, s.user)) {
+      res.redirect(`/login?${new URLSearchParams({ next: req.originalUrl })}`);
+      return;
+    }
+    res.locals.user = s.user;
+    next();
+  };
+
+  app.get('/', (req, res) => {
+    res.type('html').send(homePage(session.read(req)?.user));
+  });
+
+  app.get('/login', (req, res) => {
+    res.type('html').send(loginPage(null, localPath(req.query.next)));
+  });
+
+  app.post('/login', express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
+    const next = localPath(req.body.next);
+    const username = String(req.body.username || '');
+    const user = Object.hasOwn(USERS, username) ? USERS[username] : null;
+    const ok = await checkPassword(String(req.body.password || ''), user ? user.password : NO_USER_HASH);
+    if (user && ok) {
+      session.write(res, username);
+      res.redirect(303, next);
+      return;
+    }
+    res.status(401).type('html').send(loginPage('Wrong username or password.', next));
+  });
+
+  // Connectivly sends the browser here with ?token=<session id>; we say who is logged in.
+  app.get('/connectivly', loginRequired, async (req, res) => {
+    const username = res.locals.user;
+    const user = USERS[username];
+    const target = await provider.approve(String(req.query.token || ''), {
+      user: username,
+      claims: { name: user.name, email: user.email, email_verified: true },
+    });
+    res.redirect(target);
+  });
+
+  app.get('/api/photos', provider.requireToken('photos:read'), (req, res) => {
+    const sub = req.token.sub;
+    res.json({ owner: sub, photos: [`/photos/${sub}/1.jpg`, `/photos/${sub}/2.jpg`] });
+  });
+
+  app.get('/logout', (req, res) => {
+    session.clear(res);
+    res.redirect('/?signed_out=1');
+  });
+
+  if (provider instanceof Provider) {
+    // Every OAuth endpoint and the discovery document, at the issuer's path (/oauth by default). Mounted
+    // after the app's routes, so an issuer at the site root works too.
+    app.use(new URL(provider.issuer).pathname, provider.express());
+  }
+
+  // An expired, unknown or already used sign-in link: a page, not a stack trace.
+  app.use((err, req, res, next) => {
+    if (!(err instanceof ConnectivlyError) || res.headersSent) {
+      next(err);
+      return;
+    }
+    res.status(400).type('html').send(errorPage(`This sign-in link cannot be used (${err.code}). Start again from the app.`));
+  });
+
+  return app;
+}
+
+async function main() {
+  const provider = await makeProvider();
+  const app = createApp(provider);
+  const port = Number(process.env.PORT || 5000);
+  const server = app.listen(port, process.env.HOST || '127.0.0.1', () => {
+    const where = provider instanceof Provider ? `issuer ${provider.issuer}` : `server ${provider.url}`;
+    console.log(`Photo Host on http://localhost:${port} (${where})`);
+  });
+  const stop = () => server.close(() => provider.close());
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+module.exports = { createApp, makeProvider, USERS };
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

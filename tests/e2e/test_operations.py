@@ -1,0 +1,120 @@
+"""What an operator relies on: health, metrics, JSON logs, CORS, graceful shutdown."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import DEMO_REDIRECT_URI, HTTP_TIMEOUT, Browser, exchange, run_flow
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return 0.0
+
+
+def test_health_and_readiness(server):
+    assert requests.get(server.url("/healthz"), timeout=HTTP_TIMEOUT).status_code == 200
+    r = requests.get(server.url("/readyz"), timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200 and r.text.strip() == "ready"
+
+
+def test_metrics_parse_and_move_with_a_flow(server):
+    before = requests.get(server.url("/metrics"), timeout=HTTP_TIMEOUT)
+    assert before.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(before.text)}
+    for name in ("connectivly_http_requests", "connectivly_http_request_duration_seconds", "connectivly_flows",
+                 "connectivly_tokens_issued", "connectivly_refresh_token_reuse",
+                 "connectivly_client_authentication_failures", "connectivly_store_errors"):
+        assert name in families, name
+    client = server.clients[0]
+    flow = run_flow(server, Browser(server), client.client_id)
+    assert exchange(server, client, flow).status_code == 200
+    server.token({"grant_type": "authorization_code", "code": "x"}, auth=(client.client_id, "wrong"))
+    after = requests.get(server.url("/metrics"), timeout=HTTP_TIMEOUT).text
+    for stage in ("started", "approved", "completed"):
+        assert metric(after, "connectivly_flows_total", stage=stage) >= metric(before.text, "connectivly_flows_total", stage=stage) + 1
+    assert metric(after, "connectivly_tokens_issued_total", grant_type="authorization_code") >= 1
+    assert metric(after, "connectivly_client_authentication_failures_total") >= 1
+    assert metric(after, "connectivly_http_requests_total", endpoint="token", status="200") >= 1
+    assert metric(after, "connectivly_http_request_duration_seconds_count", endpoint="authorize") >= 1
+
+
+def test_json_logs_parse_line_by_line_with_request_ids(make_server):
+    server = make_server({"CONNECTIVLY_LOG_FORMAT": "json", "CONNECTIVLY_LOG": "info"}, with_host=True)
+    client = server.clients[0]
+    r = requests.get(server.url("/.well-known/jwks.json"), headers={"X-Request-Id": "trace-me-42"}, timeout=HTTP_TIMEOUT)
+    assert r.headers["x-request-id"] == "trace-me-42"
+    flow = run_flow(server, Browser(server), client.client_id)
+    exchange(server, client, flow)
+    server.stop()
+    lines = [l for l in server.stderr_text().splitlines() if l.strip()]
+    assert len(lines) > 5
+    records = [json.loads(l) for l in lines]  # every line is one JSON object
+    request_lines = [r for r in records if r.get("span", {}).get("request_id")]
+    assert any(r["span"]["request_id"] == "trace-me-42" for r in request_lines)
+    # Lines logged inside the core during a request carry the same id as the request line.
+    inner = [r for r in request_lines if r.get("target", "").startswith("connectivly::")]
+    assert inner, "core log lines carry the request id"
+
+
+def test_cors_for_browser_clients_only_on_public_endpoints(server):
+    good, evil = "http://localhost:5000", "https://evil.example"
+    token_url = server.discovery()["token_endpoint"]
+    pre = requests.options(token_url, headers={"Origin": good, "Access-Control-Request-Method": "POST"}, timeout=HTTP_TIMEOUT)
+    assert pre.status_code == 204 and "POST" in pre.headers["access-control-allow-methods"]
+    r = requests.post(token_url, data={"grant_type": "x"}, headers={"Origin": good}, timeout=HTTP_TIMEOUT)
+    assert r.headers["access-control-allow-origin"] == good
+    r = requests.post(token_url, data={"grant_type": "x"}, headers={"Origin": evil}, timeout=HTTP_TIMEOUT)
+    assert "access-control-allow-origin" not in r.headers
+    pre = requests.options(token_url, headers={"Origin": evil, "Access-Control-Request-Method": "POST"}, timeout=HTTP_TIMEOUT)
+    assert "access-control-allow-methods" not in pre.headers
+    r = requests.get(server.discovery()["jwks_uri"], headers={"Origin": evil}, timeout=HTTP_TIMEOUT)
+    assert r.headers["access-control-allow-origin"] == "*"
+    r = server.host("GET", "/api/clients", headers={"Origin": good})
+    assert "access-control-allow-origin" not in r.headers
+    r = requests.options(server.url("/api/clients"), headers={"Origin": good}, timeout=HTTP_TIMEOUT)
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_sigterm_during_load_loses_no_completed_response(make_server):
+    server = make_server(with_host=True)
+    client = server.clients[0]
+    completed: list[int] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        s = requests.Session()
+        for _ in range(300):  # bounded
+            if stop.is_set():
+                return
+            try:
+                r = s.post(server.url("/oauth2/token"),
+                           data={"grant_type": "client_credentials"}, auth=(client.client_id, client.secret),
+                           timeout=HTTP_TIMEOUT)
+            except requests.RequestException:
+                return  # refused after shutdown began: never a half answer
+            if r.status_code != 200 or "access_token" not in r.json():
+                errors.append(f"{r.status_code} {r.text[:100]}")
+            completed.append(r.status_code)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(60)
+    stop.set()
+    rc = server.proc.wait(30)
+    assert rc == 0, rc
+    assert completed and not errors, errors[:3]
