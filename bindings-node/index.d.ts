@@ -88,6 +88,8 @@ export declare class ConfigError extends ConnectivlyError {}
 export declare class StorageError extends ConnectivlyError {}
 /** The provider was closed (`closed`). */
 export declare class ProviderClosed extends ConnectivlyError {}
+/** Too many failed attempts from this client or address; retry later. */
+export declare class RateLimited extends ConnectivlyError {}
 /** The Connectivly server could not be reached or answered unexpectedly (`remote_error`). */
 export declare class RemoteError extends ConnectivlyError {}
 /** An unexpected internal error (`server_error`). */
@@ -122,6 +124,8 @@ export interface HandleRequest {
   query?: string | null;
   headers?: Headers | null;
   body?: Body | null;
+  /** The peer's address, for per-address rate limits. */
+  remoteAddr?: string | null;
 }
 
 /** An HTTP response from the provider, for a web framework to send. */

@@ -52,6 +52,7 @@ const KINDS = [
   ['ConfigError', 'config_error'],
   ['StorageError', 'temporarily_unavailable'],
   ['ProviderClosed', 'closed'],
+  ['RateLimited', 'rate_limited'],
   ['RemoteError', 'remote_error'],
   ['InternalError', 'server_error'],
 ];
@@ -526,13 +527,14 @@ class Provider extends HostApi {
   /** Serves one OAuth request; `path` is relative to the issuer (e.g. `/oauth2/token`). */
   handle(request) {
     return call('handle', async () => {
-      const r = checkOptions('handle', request, ['method', 'path', 'query', 'headers', 'body']);
+      const r = checkOptions('handle', request, ['method', 'path', 'query', 'headers', 'body', 'remoteAddr']);
       const resp = await this[NATIVE].handle({
         method: checkString('handle', 'method', r.method),
         path: checkString('handle', 'path', r.path),
         query: r.query === undefined || r.query === null ? '' : checkString('handle', 'query', r.query),
         headers: headerPairs('handle', r.headers),
         body: bodyBuffer('handle', r.body),
+        remoteAddr: r.remoteAddr == null ? undefined : checkString('handle', 'remoteAddr', r.remoteAddr),
       });
       return new HttpResponse(resp);
     });
@@ -603,6 +605,7 @@ class Provider extends HostApi {
       query: q === -1 ? '' : req.url.slice(q + 1),
       headers: rawHeaderPairs(req),
       body,
+      remoteAddr: req.socket?.remoteAddress,
     });
     send(res, resp, truncated ? [['connection', 'close']] : []);
   }

@@ -26,6 +26,7 @@ export const {
   ConfigError,
   StorageError,
   ProviderClosed,
+  RateLimited,
   RemoteError,
   InternalError,
   SessionNotFound,

@@ -39,7 +39,7 @@ fn request(
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 ) -> connectivly::Request {
-    connectivly::Request { method: method.to_ascii_uppercase(), path, query, headers, body }
+    connectivly::Request { method: method.to_ascii_uppercase(), path, query, headers, body, remote_addr: None }
 }
 
 impl HostApi {
@@ -500,13 +500,14 @@ impl Provider {
     #[napi]
     pub fn handle<'env>(&self, env: &'env Env, request: HttpRequest) -> Result<PromiseRaw<'env, HttpResponse>> {
         let p = self.host.local();
-        let req = self::request(
+        let mut req = self::request(
             &request.method,
             request.path,
             request.query.unwrap_or_default(),
             request.headers.unwrap_or_default(),
             request.body.map(|b| b.to_vec()).unwrap_or_default(),
         );
+        req.remote_addr = request.remote_addr;
         promise(env, async move { Ok(p?.handle(req).await) }, HttpResponse::from)
     }
 

@@ -119,6 +119,8 @@ pub struct HttpRequest {
     /// Header name/value pairs, in order; a name may repeat.
     pub headers: Option<Vec<(String, String)>>,
     pub body: Option<Buffer>,
+    /// The peer's address (for per-address rate limits).
+    pub remote_addr: Option<String>,
 }
 
 /// An HTTP response from the provider, for a web framework to send.

@@ -24,6 +24,7 @@ create_exception!(connectivly, AlreadyUsed, ConnectivlyError, "The auth session 
 create_exception!(connectivly, ConfigError, ConnectivlyError, "The configuration is invalid.");
 create_exception!(connectivly, StorageError, ConnectivlyError, "The store is unavailable.");
 create_exception!(connectivly, ProviderClosed, ConnectivlyError, "The provider was closed.");
+create_exception!(connectivly, RateLimited, ConnectivlyError, "Too many failed attempts; retry later.");
 create_exception!(connectivly, RemoteError, ConnectivlyError, "The Connectivly server could not be reached.");
 create_exception!(connectivly, InternalError, ConnectivlyError, "An unexpected internal error.");
 
@@ -50,6 +51,7 @@ pub fn to_py(err: connectivly::Error) -> PyErr {
         ErrorKind::Config => ConfigError::new_err(msg),
         ErrorKind::Storage => StorageError::new_err(msg),
         ErrorKind::Closed => ProviderClosed::new_err(msg),
+        ErrorKind::RateLimited => RateLimited::new_err(msg),
         ErrorKind::Remote => RemoteError::new_err(msg),
         _ => InternalError::new_err(msg),
     }
@@ -91,6 +93,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("ConfigError", py.get_type::<ConfigError>(), ErrorKind::Config.code()),
         ("StorageError", py.get_type::<StorageError>(), ErrorKind::Storage.code()),
         ("ProviderClosed", py.get_type::<ProviderClosed>(), ErrorKind::Closed.code()),
+        ("RateLimited", py.get_type::<RateLimited>(), ErrorKind::RateLimited.code()),
         ("RemoteError", py.get_type::<RemoteError>(), ErrorKind::Remote.code()),
         ("InternalError", py.get_type::<InternalError>(), ErrorKind::Internal.code()),
     ];

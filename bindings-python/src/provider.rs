@@ -74,13 +74,21 @@ fn closed() -> connectivly::Error {
     connectivly::Error::new(ErrorKind::Closed, "the provider is closed")
 }
 
-fn request(method: &str, path: &str, query: &str, headers: Vec<(String, String)>, body: &[u8]) -> connectivly::Request {
+fn request(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: Vec<(String, String)>,
+    body: &[u8],
+    remote_addr: Option<String>,
+) -> connectivly::Request {
     connectivly::Request {
         method: method.to_ascii_uppercase(),
         path: path.to_string(),
         query: query.to_string(),
         headers,
         body: body.to_vec(),
+        remote_addr,
     }
 }
 
@@ -153,7 +161,7 @@ impl HostApi {
         scopes: Vec<String>,
     ) -> PyResult<Py<PyAny>> {
         let api = self.api().py_err()?;
-        let req = request(method, "/", "", headers, body.unwrap_or_default());
+        let req = request(method, "/", "", headers, body.unwrap_or_default(), None);
         let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
         match py.detach(|| block_on(api.protect(&req, &scopes))) {
             Ok(t) => Ok(Py::new(py, TokenInfo::from_core(py, t)?)?.into_any()),
@@ -365,7 +373,8 @@ impl Provider {
     }
 
     /// Serves one OAuth request; `path` is relative to the issuer (e.g. `/oauth2/token`).
-    #[pyo3(signature = (method, path, query="", headers=Vec::new(), body=None))]
+    #[pyo3(signature = (method, path, query="", headers=Vec::new(), body=None, remote_addr=None))]
+    #[allow(clippy::too_many_arguments)]
     fn handle(
         slf: PyRef<'_, Self>,
         py: Python<'_>,
@@ -374,9 +383,10 @@ impl Provider {
         query: &str,
         headers: Vec<(String, String)>,
         body: Option<&[u8]>,
+        remote_addr: Option<String>,
     ) -> PyResult<HttpResponse> {
         let p = slf.as_super().local().py_err()?;
-        let req = request(method, path, query, headers, body.unwrap_or_default());
+        let req = request(method, path, query, headers, body.unwrap_or_default(), remote_addr);
         let resp = py.detach(|| block_on(p.handle(req)));
         Ok(HttpResponse::from_core(py, resp))
     }

@@ -316,12 +316,18 @@ impl Provider {
     /// Authenticates the client of a token-endpoint request: `client_secret_basic`,
     /// `client_secret_post`, or `none` for public clients. Exactly one method per request.
     pub(crate) async fn authenticate_client(&self, req: &Request, params: &Params) -> Result<ClientRecord> {
-        let failed = || {
+        let addr = req.remote_addr.as_deref();
+        self.check_rate(None, addr)?;
+        let failed = |client_id: Option<&str>| {
             crate::metrics::inc(&self.metrics().client_auth_failures);
+            self.record_failure(client_id, addr);
             Error::invalid_client("client authentication failed")
         };
-        let basic = match req.single_header("authorization").map_err(|_| failed())? {
-            Some(h) => Some(parse_basic(h).ok_or_else(|| Error::invalid_client("malformed Authorization header"))?),
+        let basic = match req.single_header("authorization").map_err(|_| failed(None))? {
+            Some(h) => Some(parse_basic(h).ok_or_else(|| {
+                failed(None);
+                Error::invalid_client("malformed Authorization header")
+            })?),
             None => None,
         };
         let form_id = params.get("client_id")?;
@@ -342,14 +348,16 @@ impl Provider {
             ),
         };
         let secret = secret.filter(|s| !s.is_empty());
+        // A client under attack is refused before its secret is checked: guessing gets no feedback.
+        self.check_rate(Some(&client_id), None)?;
         let rec = match self.store().get_client(&client_id).await {
             Ok(Some(rec)) => rec,
             Ok(None) => {
                 // Same work as a real check, so timing does not reveal which client ids exist.
                 secrets::verify_secret(secret.as_deref().unwrap_or(""), &secrets::hash_secret("-"));
-                return Err(failed());
+                return Err(failed(None));
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(failed()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(failed(None)),
             Err(e) => return Err(e),
         };
         match (&rec.secret_hash, secret) {
@@ -357,7 +365,7 @@ impl Provider {
             (None, None) if rec.public => Ok(rec),
             _ => {
                 tracing::warn!(client_id = %rec.client_id, "failed client authentication");
-                Err(failed())
+                Err(failed(Some(&rec.client_id)))
             }
         }
     }

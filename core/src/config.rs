@@ -50,6 +50,12 @@ pub struct Config {
     /// Enables Dynamic Client Registration (RFC 7591/7592) at `/oauth2/register` for callers
     /// presenting this initial access token. `None` (the default): registration is off.
     pub registration_token: Option<String>,
+    /// Failed client authentications per client id per minute before it is refused (429); 0 = no limit.
+    pub failed_auth_limit_per_client: u32,
+    /// Failed client authentications, wrong host-API keys and unknown consent sessions per source
+    /// address per minute before it is refused (429); 0 = no limit. Behind a proxy every client shares
+    /// its address: raise this or set 0 there.
+    pub failed_limit_per_address: u32,
 }
 
 impl Config {
@@ -74,6 +80,8 @@ impl Config {
             key_rotation_interval: Some(90 * 24 * 3600),
             secret: None,
             registration_token: None,
+            failed_auth_limit_per_client: 20,
+            failed_limit_per_address: 60,
         }
     }
 

@@ -22,6 +22,7 @@ impl Provider {
                     ErrorKind::AccessDenied => (403, "This sign-in request belongs to another browser"),
                     ErrorKind::Storage => (503, "Try again in a moment"),
                     ErrorKind::MethodNotAllowed => (405, "Method not allowed"),
+                    ErrorKind::RateLimited => (429, "Too many attempts"),
                     _ => (400, "This request is not valid"),
                 };
                 pages::error_page_named(status, &self.config().provider_name, title, e.message())
@@ -30,7 +31,18 @@ impl Provider {
     }
 
     async fn consent(&self, req: &Request, id: &str) -> Result<Response> {
-        let session = self.load_session(id).await?;
+        let addr = req.remote_addr.as_deref();
+        self.check_rate(None, addr)?;
+        let session = match self.load_session(id).await {
+            Ok(s) => s,
+            Err(e) => {
+                if e.kind() == ErrorKind::NotFound {
+                    // Probing for session ids: count it against the address.
+                    self.record_failure(None, addr);
+                }
+                return Err(e);
+            }
+        };
         match session.status {
             SessionStatus::Approved => {}
             SessionStatus::Pending => {

@@ -47,6 +47,8 @@ pub enum ErrorKind {
     Storage,
     /// The provider was closed by its owner.
     Closed,
+    /// Too many failed attempts from this client or address; retry later (429).
+    RateLimited,
     /// A remote Connectivly server could not be reached or answered unexpectedly (502).
     Remote,
     /// A bug or an unexpected internal failure (500).
@@ -77,6 +79,7 @@ impl ErrorKind {
             ErrorKind::Config => "config_error",
             ErrorKind::Storage => "temporarily_unavailable",
             ErrorKind::Closed => "closed",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Remote => "remote_error",
             ErrorKind::Internal => "server_error",
         }
@@ -92,6 +95,7 @@ impl ErrorKind {
             ErrorKind::AlreadyUsed => 409,
             ErrorKind::Expired => 410,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::RateLimited => 429,
             ErrorKind::Internal | ErrorKind::Config => 500,
             ErrorKind::Remote => 502,
             ErrorKind::Storage | ErrorKind::Closed => 503,
@@ -125,6 +129,7 @@ const ALL_KINDS: &[ErrorKind] = &[
     ErrorKind::Config,
     ErrorKind::Storage,
     ErrorKind::Closed,
+    ErrorKind::RateLimited,
     ErrorKind::Remote,
     ErrorKind::Internal,
 ];

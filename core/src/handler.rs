@@ -106,6 +106,10 @@ impl Provider {
 
     /// The host API (`X-API-KEY`).
     async fn host_api(&self, req: &Request, path: &[&str]) -> Response {
+        let addr = req.remote_addr.as_deref();
+        if let Err(e) = self.check_rate(None, addr) {
+            return api_error(&e).with_header("retry-after", "60");
+        }
         let authorized = match req.single_header("x-api-key") {
             Ok(Some(k)) => match self.check_api_key(k.trim()).await {
                 Ok(ok) => ok,
@@ -113,6 +117,9 @@ impl Provider {
             },
             _ => false,
         };
+        if !authorized {
+            self.record_failure(None, addr);
+        }
         if !authorized && !self.has_api_key() {
             return api_error(&Error::not_found("the host API is not enabled (no API key is configured)"));
         }

@@ -19,6 +19,8 @@ pub struct Request {
     /// Header names in any case; values as received. Adapters drop values that are not valid text.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The peer's address as the adapter sees it (for per-address rate limits); `None` when unknown.
+    pub remote_addr: Option<String>,
 }
 
 impl Request {
@@ -141,6 +143,7 @@ impl Response {
         match e.kind() {
             ErrorKind::InvalidClient => r = r.with_header("www-authenticate", "Basic realm=\"connectivly\""),
             ErrorKind::MethodNotAllowed => r = r.with_header("allow", "GET, POST"),
+            ErrorKind::RateLimited => r = r.with_header("retry-after", "60"),
             _ => {}
         }
         r

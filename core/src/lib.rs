@@ -19,6 +19,7 @@ pub mod keys;
 pub mod metrics;
 mod pages;
 pub mod provider;
+mod ratelimit;
 mod registration;
 pub mod remote;
 mod revocation;

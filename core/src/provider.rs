@@ -34,6 +34,9 @@ struct Inner {
     last_gc: AtomicI64,
     last_key_reload: AtomicI64,
     metrics: Metrics,
+    /// Failure counters against brute force: per client id, per source address.
+    limit_client: crate::ratelimit::Limiter,
+    limit_address: crate::ratelimit::Limiter,
     /// Origins of every registered redirect URI (for CORS), with when they were read.
     redirect_origins: tokio::sync::Mutex<(i64, Arc<Vec<String>>)>,
 }
@@ -65,6 +68,8 @@ impl Provider {
             Some(k) => Some(secrets::hash_secret(k)),
             None => store.get_setting(SETTING_API_KEY_HASH).await?,
         };
+        let limit_client = crate::ratelimit::Limiter::new(config.failed_auth_limit_per_client, 60);
+        let limit_address = crate::ratelimit::Limiter::new(config.failed_limit_per_address, 60);
         let mut all_scopes = scopes::builtin();
         all_scopes.extend(config.scopes.iter().cloned());
         Ok(Provider {
@@ -78,6 +83,8 @@ impl Provider {
                 last_key_reload: AtomicI64::new(crate::time::now()),
                 metrics: Metrics::default(),
                 redirect_origins: tokio::sync::Mutex::new((i64::MIN, Arc::new(Vec::new()))),
+                limit_client,
+                limit_address,
             }),
         })
     }
@@ -119,6 +126,31 @@ impl Provider {
         }
         *cached = (now, Arc::new(origins));
         Ok(cached.1.clone())
+    }
+
+    /// Refuses a caller that failed too often recently (by client id and/or source address).
+    pub(crate) fn check_rate(&self, client_id: Option<&str>, addr: Option<&str>) -> Result<()> {
+        let now = crate::time::now();
+        let blocked = client_id
+            .and_then(|c| self.inner.limit_client.blocked(c, now))
+            .or_else(|| addr.and_then(|a| self.inner.limit_address.blocked(a, now)));
+        match blocked {
+            Some(_) => {
+                Err(Error::new(crate::ErrorKind::RateLimited, "too many failed attempts; try again in a minute"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failure against the client id and/or source address.
+    pub(crate) fn record_failure(&self, client_id: Option<&str>, addr: Option<&str>) {
+        let now = crate::time::now();
+        if let Some(c) = client_id {
+            self.inner.limit_client.failed(c, now);
+        }
+        if let Some(a) = addr {
+            self.inner.limit_address.failed(a, now);
+        }
     }
 
     /// Forgets the cached redirect origins after the registry changed.

@@ -216,3 +216,64 @@ async fn probe(env: &Env, id: &str, secret: &str) -> u16 {
         .header("Authorization", &basic(id, secret));
     env.call(req).await.status
 }
+
+#[tokio::test]
+async fn brute_force_is_rate_limited_per_client_and_per_address() {
+    let env = env("memory").await;
+    let client = env.client(false).await;
+    let cid = client.client.client_id.clone();
+    let secret = client.client_secret.clone().unwrap();
+    let attempt = |id: &str, s: &str, addr: &str| {
+        Request::new("POST", "/oauth2/token")
+            .form(&[("grant_type", "client_credentials")])
+            .header("Authorization", &basic(id, s))
+            .with_addr(addr)
+    };
+    // Per client: 20 failures from many addresses lock the client id for a minute...
+    for i in 0..20 {
+        assert_eq!(env.call(attempt(&cid, "cly_cs_guess", &format!("10.0.0.{i}"))).await.status, 401);
+    }
+    let r = env.call(attempt(&cid, "cly_cs_guess", "10.0.1.1")).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.get_header("retry-after"), Some("60"));
+    // ...and while locked even the right secret gets no answer about itself.
+    assert_eq!(env.call(attempt(&cid, &secret, "10.0.1.2")).await.status, 429);
+    // Another client is unaffected.
+    let other = env.client(false).await;
+    let r = env.call(attempt(&other.client.client_id, other.client_secret.as_deref().unwrap(), "10.0.1.3")).await;
+    assert_eq!(r.status, 200);
+
+    // Per address: 60 failures (any client ids, wrong API keys, unknown consent sessions) lock the address.
+    for i in 0..30 {
+        env.call(attempt(&format!("cly_ci_unknown{i}"), "x", "192.0.2.7")).await;
+    }
+    for _ in 0..20 {
+        let r = env
+            .call(Request::new("GET", "/api/clients").header("X-API-KEY", "wrong-key-wrong-key").with_addr("192.0.2.7"))
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    for _ in 0..10 {
+        let fake = connectivly::secrets::new_secret("cly_ses_");
+        assert_eq!(env.call(Request::new("GET", &format!("/consent/{fake}")).with_addr("192.0.2.7")).await.status, 404);
+    }
+    let r =
+        env.call(attempt(other.client.client_id.as_str(), other.client_secret.as_deref().unwrap(), "192.0.2.7")).await;
+    assert_eq!(r.status, 429);
+    let r = env.call(Request::new("GET", "/api/clients").header("X-API-KEY", API_KEY).with_addr("192.0.2.7")).await;
+    assert_eq!(r.status, 429);
+    // Other addresses still work.
+    let r = env.call(Request::new("GET", "/api/clients").header("X-API-KEY", API_KEY).with_addr("192.0.2.8")).await;
+    assert_eq!(r.status, 200);
+}
+
+trait WithAddr {
+    fn with_addr(self, addr: &str) -> Request;
+}
+
+impl WithAddr for Request {
+    fn with_addr(mut self, addr: &str) -> Request {
+        self.remote_addr = Some(addr.to_string());
+        self
+    }
+}

@@ -75,6 +75,8 @@ async fn handle(State(provider): State<Provider>, req: Request) -> Response {
             Ok(b) => b,
             Err(_) => return into_axum(connectivly::Response::payload_too_large(), false),
         };
+        let remote_addr =
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
         let core_req = connectivly::Request {
             method: parts.method.as_str().to_string(),
             path: parts.uri.path().to_string(),
@@ -85,6 +87,7 @@ async fn handle(State(provider): State<Provider>, req: Request) -> Response {
                 .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
                 .collect(),
             body: body.to_vec(),
+            remote_addr,
         };
         let head = parts.method == axum::http::Method::HEAD;
         let resp = provider.handle(core_req).await;

@@ -195,6 +195,7 @@ async fn serve(settings: Settings, provider: Provider) -> Result<()> {
     }
     let grace = settings.shutdown_timeout;
     let app = crate::app::app_with(provider, settings.metrics_port.is_none());
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         let _ = stopping_tx.send(true);

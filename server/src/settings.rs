@@ -63,12 +63,12 @@ const FILE_KEYS: &[&str] = &[
     "key_rotation_interval",
     "secret",
     "registration_token",
+    "failed_auth_limit_per_client",
+    "failed_limit_per_address",
     "scopes",
     "demo_redirect_uri",
     "metrics_port",
     "shutdown_timeout",
-    "log",
-    "log_format",
 ];
 
 fn load_file(path: &Path) -> Result<Source> {
@@ -207,6 +207,17 @@ impl Settings {
         }
         core.secret = var("SECRET");
         core.registration_token = var("REGISTRATION_TOKEN");
+        for (name, slot) in [
+            ("FAILED_AUTH_LIMIT_PER_CLIENT", &mut core.failed_auth_limit_per_client),
+            ("FAILED_LIMIT_PER_ADDRESS", &mut core.failed_limit_per_address),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| Error::config(format!("CONNECTIVLY_{name} must be a number (0 = no limit)")))?;
+            }
+        }
         match std::env::var("CONNECTIVLY_SCOPES").ok().filter(|v| !v.trim().is_empty()) {
             Some(s) => core.scopes = parse_scopes(&s)?,
             None => core.scopes = file_scopes.unwrap_or_default(),

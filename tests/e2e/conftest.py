@@ -184,6 +184,10 @@ class Server:
             CONNECTIVLY_DATABASE_URL=self.db_url,
             CONNECTIVLY_DEMO_REDIRECT_URI=DEMO_REDIRECT_URI,
             CONNECTIVLY_LOG="warn",
+            # Every test request comes from 127.0.0.1 and many fail on purpose: brute-force limits
+            # (tested in core/tests/robustness.rs and test_security.py) would turn them into 429s.
+            CONNECTIVLY_FAILED_AUTH_LIMIT_PER_CLIENT="0",
+            CONNECTIVLY_FAILED_LIMIT_PER_ADDRESS="0",
         )
         env.update(self.extra_env)
         return env

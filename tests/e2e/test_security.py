@@ -529,3 +529,14 @@ def test_registered_redirect_uri_with_query_keeps_it(server, browser):
     r = browser.authorize(c["client_id"], redirect_uri="http://localhost:5000/cb?x=1&tenant=acme",
                           code_challenge=CHALLENGE)
     assert_html_400_no_redirect(r)
+
+
+def test_rate_limit_against_secret_guessing(make_server):
+    """With the default limits: 20 wrong secrets for one client lock it out (429) for a minute."""
+    server = make_server({"CONNECTIVLY_FAILED_AUTH_LIMIT_PER_CLIENT": "20", "CONNECTIVLY_FAILED_LIMIT_PER_ADDRESS": "60"})
+    client = server.clients[0]
+    statuses = [server.token({"grant_type": "client_credentials"}, auth=(client.client_id, f"cly_cs_guess{i}")).status_code
+                for i in range(21)]
+    assert statuses[:20] == [401] * 20 and statuses[20] == 429, statuses
+    r = server.token({"grant_type": "client_credentials"}, auth=(client.client_id, client.secret))
+    assert r.status_code == 429 and r.headers["Retry-After"] == "60"

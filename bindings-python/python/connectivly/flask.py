@@ -85,6 +85,7 @@ class Connectivly:
             request.query_string.decode("latin-1"),
             _request_headers(),
             body,
+            request.remote_addr,
         )
         return _to_flask(resp)
 
