@@ -118,3 +118,23 @@ def test_sigterm_during_load_loses_no_completed_response(make_server):
     rc = server.proc.wait(30)
     assert rc == 0, rc
     assert completed and not errors, errors[:3]
+
+
+def test_config_file_with_env_winning_and_help(make_server, tmp_path):
+    cfg = tmp_path / "connectivly.toml"
+    cfg.write_text('provider_name = "From TOML"\ncode_ttl = 45\n[scopes]\n"files:read" = "Read your files"\n')
+    # The env (set by the fixture) wins for what it sets; the file supplies the rest.
+    server = make_server({"CONNECTIVLY_CONFIG": str(cfg), "CONNECTIVLY_PROVIDER_NAME": ""}, with_host=True)
+    assert "files:read" in server.discovery()["scopes_supported"]
+    b = Browser(server)
+    flow_sid = b.start(server.clients[0].client_id, scope="openid files:read")
+    consent = server.approve(flow_sid, "alice").json()["redirect_uri"]
+    page = b.consent_page(consent).text
+    assert "From TOML" in page and "Read your files" in page
+    bad = tmp_path / "bad.toml"
+    bad.write_text('redirect_urll = "typo"\n')
+    cp = server.run_cli("--config", str(bad), "clients", "list", check=False)
+    assert cp.returncode != 0 and "unknown setting" in cp.stderr
+    help_text = server.run_cli("--help").stdout
+    for word in ("clients", "keys", "rotate-api-key", "--config", "--database-url"):
+        assert word in help_text, word
