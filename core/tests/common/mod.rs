@@ -23,11 +23,7 @@ pub struct Env {
 /// Memory and SQLite always; PostgreSQL too when `CONNECTIVLY_TEST_POSTGRES_URL` names a server
 /// (`tests/pg-cluster start` runs a private one).
 pub async fn envs() -> Vec<Env> {
-    let mut v = vec![env("memory").await, env("sqlite").await];
-    if postgres_admin_url().is_some() {
-        v.push(env("postgres").await);
-    }
-    v
+    envs_with(|_| {}).await
 }
 
 /// The admin URL of the test PostgreSQL server, when one is configured.
@@ -54,6 +50,19 @@ pub async fn fresh_postgres_database() -> (String, String) {
 }
 
 pub async fn env(kind: &'static str) -> Env {
+    env_with(kind, |_| {}).await
+}
+
+/// Every store kind, each with the config adjusted by `tweak`.
+pub async fn envs_with(tweak: impl Fn(&mut Config) + Copy) -> Vec<Env> {
+    let mut out = vec![env_with("memory", tweak).await, env_with("sqlite", tweak).await];
+    if postgres_admin_url().is_some() {
+        out.push(env_with("postgres", tweak).await);
+    }
+    out
+}
+
+pub async fn env_with(kind: &'static str, tweak: impl Fn(&mut Config)) -> Env {
     let (url, dir) = match kind {
         "memory" => ("memory:".to_string(), None),
         "postgres" => (fresh_postgres_database().await.0, None),
@@ -66,6 +75,7 @@ pub async fn env(kind: &'static str) -> Env {
     cfg.database_url = url;
     cfg.api_key = Some(API_KEY.into());
     cfg.scopes = vec![connectivly::ScopeDef::new("photos:read", "Read your photos")];
+    tweak(&mut cfg);
     Env { provider: Provider::open(cfg).await.unwrap(), kind, api_key: API_KEY.into(), _dir: dir }
 }
 
