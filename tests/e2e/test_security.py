@@ -69,6 +69,11 @@ def test_missing_client_id_is_html_400_without_redirect(server, browser):
         "http://localhost:5000.evil.example/auth",
         "//evil.example/auth",
         "javascript:alert(1)",
+        "http://lоcalhost:5000/auth",  # IDN look-alike: Cyrillic "о"
+        "http://xn--lcalhost-ohc:5000/auth",  # the same look-alike, punycoded
+        "http://localhost:5000/аuth",  # Cyrillic "а" in the path
+        "http://localhost:5000/auth%00",  # NUL injection
+        "http://localhost:5000/auth%0d%0aSet-Cookie:x=1",  # header injection
         "",
     ],
 )
