@@ -138,3 +138,15 @@ def test_config_file_with_env_winning_and_help(make_server, tmp_path):
     help_text = server.run_cli("--help").stdout
     for word in ("clients", "keys", "rotate-api-key", "--config", "--database-url"):
         assert word in help_text, word
+
+
+def test_metrics_on_a_separate_admin_port(make_server):
+    from conftest import free_port
+
+    admin = free_port()
+    server = make_server({"CONNECTIVLY_METRICS_PORT": str(admin)})
+    assert requests.get(server.url("/metrics"), timeout=HTTP_TIMEOUT).status_code == 404
+    r = requests.get(f"http://127.0.0.1:{admin}/metrics", timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200
+    assert any(f.name == "connectivly_flows" for f in text_string_to_metric_families(r.text))
+    assert requests.get(f"http://127.0.0.1:{admin}/readyz", timeout=HTTP_TIMEOUT).status_code == 200
