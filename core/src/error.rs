@@ -56,8 +56,8 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Stable snake_case identifier: the OAuth `error` code where one exists, and the JS `err.code`
-    /// (upper-cased) in the bindings.
+    /// Stable snake_case identifier: the OAuth `error` code where one exists, the Python exception's
+    /// `.code` and the JS `err.code`.
     pub fn code(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest => "invalid_request",
