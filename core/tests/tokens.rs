@@ -455,3 +455,21 @@ async fn keys_at_rest_are_sealed_with_the_secret() {
     let p = Provider::open(cfg(Some("correct horse battery staple"))).await.unwrap();
     assert_eq!(p.signing_keys()[0].kid, kid);
 }
+
+#[tokio::test]
+async fn expired_rows_are_collected() {
+    for env in envs().await {
+        let client = env.client(false).await;
+        let t = tokens_for(&env, &client, &offline()).await;
+        let pending = Browser::default().start(&env, &authorize_url(&client.client.client_id, &[])).await;
+        env.provider.revoke(t["access_token"].as_str().unwrap()).await.unwrap();
+        // Nothing has expired yet: upkeep removes nothing that is still in use.
+        env.provider.collect_garbage().await.unwrap();
+        assert_eq!(env.api("GET", &format!("/api/auth_session/{pending}"), None).await.status, 200);
+        assert_eq!(refresh(&env, &client, t["refresh_token"].as_str().unwrap()).await.status, 200);
+        // Far in the future everything has expired: sessions, authorizations, refresh tokens, deny-list.
+        let removed = env.provider.store().purge_expired(connectivly::time::now() + 400 * 24 * 3600).await.unwrap();
+        assert!(removed >= 4, "[{}] removed {removed}", env.kind);
+        assert_eq!(env.api("GET", &format!("/api/auth_session/{pending}"), None).await.status, 404, "[{}]", env.kind);
+    }
+}
