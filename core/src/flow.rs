@@ -313,6 +313,17 @@ impl Provider {
         if !error.message().is_empty() {
             pairs.push(("error_description", error.message()));
         }
+        self.client_redirect(redirect_uri, pairs, state)
+    }
+
+    /// The response to the client at its verified redirect URI: `pairs`, then `state` and `iss`
+    /// (RFC 9207), every value form-encoded.
+    fn client_redirect<'a>(
+        &'a self,
+        redirect_uri: &str,
+        mut pairs: Vec<(&'a str, &'a str)>,
+        state: Option<&'a str>,
+    ) -> String {
         if let Some(s) = state {
             pairs.push(("state", s));
         }
@@ -321,12 +332,7 @@ impl Provider {
     }
 
     fn code_redirect(&self, session: &SessionRecord, code: &str) -> String {
-        let mut pairs: Vec<(&str, &str)> = vec![("code", code)];
-        if let Some(s) = &session.state {
-            pairs.push(("state", s));
-        }
-        pairs.push(("iss", self.issuer()));
-        append_query(&session.redirect_uri, &pairs)
+        self.client_redirect(&session.redirect_uri, vec![("code", code)], session.state.as_deref())
     }
 
     pub(crate) fn consent_url(&self, session_id: &str) -> String {
@@ -528,12 +534,8 @@ impl Provider {
     }
 
     fn error_redirect_with_code(&self, session: &SessionRecord, error: &str, description: &str) -> String {
-        let mut pairs: Vec<(&str, &str)> = vec![("error", error), ("error_description", description)];
-        if let Some(s) = &session.state {
-            pairs.push(("state", s));
-        }
-        pairs.push(("iss", self.issuer()));
-        append_query(&session.redirect_uri, &pairs)
+        let pairs = vec![("error", error), ("error_description", description)];
+        self.client_redirect(&session.redirect_uri, pairs, session.state.as_deref())
     }
 
     /// A conditional update lost: report what the winner did.

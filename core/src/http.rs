@@ -232,11 +232,9 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Appends query parameters to a URL string without re-serialising the URL itself, so the client
 /// receives exactly the redirect URI it registered.
+/// A fragment, if any, is dropped: redirect URIs may not carry one.
 pub fn append_query(url: &str, pairs: &[(&str, &str)]) -> String {
-    let (base, fragment) = match url.split_once('#') {
-        Some((b, _)) => (b, ""),
-        None => (url, ""),
-    };
+    let base = url.split_once('#').map_or(url, |(b, _)| b);
     let mut out = String::with_capacity(base.len() + 64);
     out.push_str(base);
     let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
@@ -250,7 +248,6 @@ pub fn append_query(url: &str, pairs: &[(&str, &str)]) -> String {
         }
         out.push_str(&encoded);
     }
-    out.push_str(fragment);
     out
 }
 
