@@ -496,6 +496,8 @@ class Provider extends HostApi {
       'database',
       'apiKey',
       'providerName',
+      'providerLogoUri',
+      'accentColor',
       'scopes',
       'signingAlg',
       'audience',

@@ -455,6 +455,10 @@ fn config(o: ProviderOptions) -> connectivly::Result<Config> {
     if let Some(n) = o.provider_name {
         cfg.provider_name = n;
     }
+    cfg.provider_logo_uri = o.provider_logo_uri;
+    if let Some(c) = o.accent_color {
+        cfg.accent_color = c;
+    }
     let mut scopes: Vec<ScopeDef> =
         o.scopes.unwrap_or_default().into_iter().map(|(n, d)| ScopeDef::new(n, d)).collect();
     scopes.sort_by(|a, b| a.name.cmp(&b.name));

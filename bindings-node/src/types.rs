@@ -22,6 +22,11 @@ pub struct ProviderOptions {
     pub api_key: Option<String>,
     /// The name shown on the consent page.
     pub provider_name: Option<String>,
+    /// A logo beside the provider name on the consent page: a `data:image/…;base64,` URI or a path or URL
+    /// on the issuer's origin.
+    pub provider_logo_uri: Option<String>,
+    /// Accent colour of the consent page, `#rgb` or `#rrggbb`.
+    pub accent_color: Option<String>,
     /// The host's own scopes: name → description shown to users.
     pub scopes: Option<HashMap<String, String>>,
     /// `RS256` (default), `ES256` or `EdDSA`.

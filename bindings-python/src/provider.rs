@@ -317,7 +317,7 @@ pub struct Provider {
 #[pymethods]
 impl Provider {
     #[new]
-    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), api_key=None, provider_name=None, scopes=None, signing_alg="RS256", audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None, registration_token=None))]
+    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), api_key=None, provider_name=None, provider_logo_uri=None, accent_color=None, scopes=None, signing_alg="RS256", audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None, registration_token=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -326,6 +326,8 @@ impl Provider {
         database: String,
         api_key: Option<String>,
         provider_name: Option<String>,
+        provider_logo_uri: Option<String>,
+        accent_color: Option<String>,
         scopes: Option<std::collections::BTreeMap<String, String>>,
         signing_alg: &str,
         audience: Option<String>,
@@ -344,6 +346,10 @@ impl Provider {
         cfg.api_key = api_key;
         if let Some(n) = provider_name {
             cfg.provider_name = n;
+        }
+        cfg.provider_logo_uri = provider_logo_uri;
+        if let Some(c) = accent_color {
+            cfg.accent_color = c;
         }
         cfg.scopes = scopes.unwrap_or_default().into_iter().map(|(n, d)| ScopeDef::new(n, d)).collect();
         cfg.signing_alg = SigningAlg::parse(signing_alg).map_err(to_py)?;

@@ -24,6 +24,13 @@ pub struct Config {
     pub api_key: Option<String>,
     /// The name shown on the consent page.
     pub provider_name: String,
+    /// A logo shown beside the provider name on the consent and error pages: a `data:image/…;base64,`
+    /// URI (the page stays self-contained) or a path or URL on the issuer's own origin. Anything else
+    /// is refused, so the page never loads a third party's asset on the provider's behalf.
+    pub provider_logo_uri: Option<String>,
+    /// Accent colour of the consent page (the Allow button), `#rgb` or `#rrggbb`. Validation keeps it
+    /// to exactly that, because it is written into the page's stylesheet.
+    pub accent_color: String,
     /// Host-defined scopes, in addition to the built-in `openid`, `profile`, `email`, `offline_access`.
     pub scopes: Vec<ScopeDef>,
     /// The algorithm that signs ID and access tokens.
@@ -68,6 +75,8 @@ impl Config {
             database_acquire_timeout: None,
             api_key: None,
             provider_name: "Connectivly".into(),
+            provider_logo_uri: None,
+            accent_color: DEFAULT_ACCENT.into(),
             scopes: Vec::new(),
             signing_alg: SigningAlg::RS256,
             audience: None,
@@ -143,6 +152,15 @@ impl Config {
         {
             return Err(Error::config("api_key must be at least 16 characters"));
         }
+        if self.provider_name.trim().is_empty() {
+            return Err(Error::config("provider_name must not be empty"));
+        }
+        self.accent_color = normalize_color(&self.accent_color).ok_or_else(|| {
+            Error::config(format!("accent_color {:?} must be a hex colour: #rgb or #rrggbb", self.accent_color))
+        })?;
+        if let Some(logo) = &self.provider_logo_uri {
+            check_logo(logo, &issuer)?;
+        }
         Ok(self)
     }
 
@@ -167,11 +185,125 @@ impl Config {
     }
 }
 
+/// The accent colour when none is configured.
+pub const DEFAULT_ACCENT: &str = "#2f5bd3";
+
+/// A `data:` logo larger than this is refused: the page carries it inline on every render.
+const MAX_DATA_LOGO: usize = 64 * 1024;
+
+/// `#rgb` / `#rrggbb` (any case) → `#rrggbb` in lower case; anything else → `None`.
+fn normalize_color(c: &str) -> Option<String> {
+    let hex = c.strip_prefix('#')?;
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let full: String = match hex.len() {
+        3 => hex.chars().flat_map(|ch| [ch, ch]).collect(),
+        6 => hex.into(),
+        _ => return None,
+    };
+    Some(format!("#{}", full.to_ascii_lowercase()))
+}
+
+fn check_logo(logo: &str, issuer: &url::Url) -> Result<()> {
+    if let Some(data) = logo.strip_prefix("data:") {
+        let (mime, payload) = data
+            .split_once(";base64,")
+            .ok_or_else(|| Error::config("provider_logo_uri: a data: URI must be base64 (data:image/png;base64,…)"))?;
+        if !matches!(mime, "image/png" | "image/gif" | "image/jpeg" | "image/webp" | "image/svg+xml") {
+            return Err(Error::config(format!(
+                "provider_logo_uri: {mime:?} is not an image type (png, gif, jpeg, webp, svg+xml)"
+            )));
+        }
+        let body = payload.trim_end_matches('=');
+        if body.is_empty()
+            || payload.len() - body.len() > 2
+            || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        {
+            return Err(Error::config("provider_logo_uri: the data: URI is not valid base64"));
+        }
+        if logo.len() > MAX_DATA_LOGO {
+            return Err(Error::config("provider_logo_uri: a data: logo must be at most 64 KiB"));
+        }
+        return Ok(());
+    }
+    if logo.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
+        return Err(Error::config("provider_logo_uri must not contain spaces, control characters or backslashes"));
+    }
+    // A relative path ("logo.svg") would resolve against each page's own URL: only "/…" or a full URL.
+    let absolute = (logo.starts_with('/') && !logo.starts_with("//"))
+        || logo.starts_with("https://")
+        || logo.starts_with("http://");
+    let same_origin = issuer.join(logo).is_ok_and(|u| u.origin() == issuer.origin() && u.fragment().is_none());
+    if !absolute || !same_origin {
+        return Err(Error::config(
+            "provider_logo_uri must be a data:image/…;base64 URI or a path or URL on the issuer's origin \
+             (the consent page loads no third-party assets)",
+        ));
+    }
+    Ok(())
+}
+
 fn is_loopback(u: &url::Url) -> bool {
     match u.host() {
         Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut Config)) -> Result<Config> {
+        let mut c = Config::new("https://id.example/oauth", "/login");
+        f(&mut c);
+        c.validate()
+    }
+
+    #[test]
+    fn accent_colour_is_strict_hex() {
+        assert_eq!(with(|_| {}).unwrap().accent_color, DEFAULT_ACCENT);
+        assert_eq!(with(|c| c.accent_color = "#A1b".into()).unwrap().accent_color, "#aa11bb");
+        assert_eq!(with(|c| c.accent_color = "#0F7B6C".into()).unwrap().accent_color, "#0f7b6c");
+        for bad in ["red", "#ggg", "#12345", "0f7b6c", "#fff;}body{display:none", "#fff ", "", "#ffff"] {
+            assert!(with(|c| c.accent_color = bad.into()).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn logo_is_inline_or_same_origin() {
+        for ok in [
+            "data:image/png;base64,iVBORw0KGgo=",
+            "data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=",
+            "/static/logo.svg",
+            "https://id.example/static/logo.png",
+        ] {
+            assert!(with(|c| c.provider_logo_uri = Some(ok.into())).is_ok(), "{ok:?} refused");
+        }
+        for bad in [
+            "https://cdn.example/logo.png",
+            "http://id.example/logo.png",
+            "//cdn.example/logo.png",
+            "logo.png",
+            "javascript:alert(1)",
+            "data:text/html;base64,PHNjcmlwdD4=",
+            "data:image/png,rawbytes",
+            "data:image/png;base64,\"><script>",
+            "data:image/png;base64,",
+            "/logo.png\" onerror=\"x",
+            "/\\cdn.example/logo.png",
+        ] {
+            assert!(with(|c| c.provider_logo_uri = Some(bad.into())).is_err(), "{bad:?} accepted");
+        }
+        let huge = format!("data:image/png;base64,{}", "A".repeat(MAX_DATA_LOGO));
+        assert!(with(|c| c.provider_logo_uri = Some(huge)).is_err());
+    }
+
+    #[test]
+    fn provider_name_is_required() {
+        assert!(with(|c| c.provider_name = "  ".into()).is_err());
     }
 }

@@ -4,7 +4,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::BINDING_COOKIE;
 use crate::http::{Params, Request, Response};
-use crate::pages::{self, ConsentView};
+use crate::pages::{self, Branding, ConsentView};
 use crate::provider::Provider;
 use crate::secrets;
 use crate::store::{SessionRecord, SessionStatus};
@@ -25,7 +25,7 @@ impl Provider {
                     ErrorKind::RateLimited => (429, "Too many attempts"),
                     _ => (400, "This request is not valid"),
                 };
-                pages::error_page_named(status, &self.config().provider_name, title, e.message())
+                pages::error_page_branded(status, &Branding::of(self.config()), title, e.message())
             }
         }
     }
@@ -105,7 +105,7 @@ impl Provider {
             self.scope_infos(&session.granted_scopes).into_iter().map(|s| (s.name, s.description)).collect();
         let action = self.consent_url(id);
         Ok(pages::consent_page(&ConsentView {
-            provider_name: &self.config().provider_name,
+            brand: Branding::of(self.config()),
             app_name: &client.name,
             app_owner: client.owner.as_deref(),
             app_logo: client.logo_uri.as_deref(),

@@ -99,7 +99,7 @@ impl Response {
             .with_header("content-type", "text/html; charset=utf-8")
             .with_header(
                 "content-security-policy",
-                "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; base-uri 'none'; frame-ancestors 'none'",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; base-uri 'none'; frame-ancestors 'none'",
             )
             .with_header("x-frame-options", "DENY")
             .with_header("x-content-type-options", "nosniff")

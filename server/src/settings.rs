@@ -52,6 +52,8 @@ const FILE_KEYS: &[&str] = &[
     "database_acquire_timeout",
     "api_key",
     "provider_name",
+    "provider_logo_uri",
+    "accent_color",
     "signing_alg",
     "audience",
     "session_ttl",
@@ -185,6 +187,10 @@ impl Settings {
         if let Some(n) = var("PROVIDER_NAME") {
             core.provider_name = n;
         }
+        core.provider_logo_uri = var("PROVIDER_LOGO_URI");
+        if let Some(c) = var("ACCENT_COLOR") {
+            core.accent_color = c.trim().to_string();
+        }
         if let Some(a) = var("SIGNING_ALG") {
             core.signing_alg = SigningAlg::parse(a.trim())?;
         }
@@ -266,7 +272,7 @@ mod tests {
         std::fs::write(
             &path,
             "redirect_url = \"https://app.example/login\"\nport = 4100\ncode_ttl = 30\n\
-             provider_name = \"From File\"\n[scopes]\n\"photos:read\" = \"See photos\"\n",
+             provider_name = \"From File\"\naccent_color = \"#0F7B6C\"\n[scopes]\n\"photos:read\" = \"See photos\"\n",
         )
         .unwrap();
         let s = Settings::load(Some("memory:".into()), true, Some(path.clone())).unwrap();
@@ -275,6 +281,7 @@ mod tests {
         assert_eq!(s.core.login_url, "https://app.example/login");
         assert_eq!(s.core.issuer, "http://localhost:4100");
         assert_eq!(s.core.scopes[0].name, "photos:read");
+        assert_eq!(s.core.accent_color, "#0F7B6C"); // validated (and lower-cased) when the provider opens
         assert_eq!(s.config_file.as_deref(), Some(path.as_path()));
         std::fs::write(&path, "redirect_urll = \"x\"\n").unwrap();
         assert!(Settings::load(None, false, Some(path.clone())).unwrap_err().message().contains("unknown setting"));

@@ -253,6 +253,8 @@ class Provider(HostApi):
         database: str = "sqlite://connectivly.db",
         api_key: Optional[str] = None,
         provider_name: Optional[str] = None,
+        provider_logo_uri: Optional[str] = None,
+        accent_color: Optional[str] = None,
         scopes: Optional[Mapping[str, str]] = None,
         signing_alg: str = "RS256",
         audience: Optional[str] = None,
