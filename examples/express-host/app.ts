@@ -41,9 +41,30 @@ const NO_USER_HASH = hashPassword(crypto.randomBytes(16).toString('hex'));
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
 
+// The consent page wears the host's colours: its name, this logo (inline, so the page loads nothing from
+// elsewhere) and its accent colour.
+const PROVIDER_NAME = 'Photo Host';
+const ACCENT_COLOR = '#0f7b6c';
+const LOGO_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#0f7b6c"/>' +
+  '<path d="M5 24l7-9 5 6 3-4 7 7z" fill="#fff"/><circle cx="22" cy="10" r="3" fill="#fff"/></svg>';
+const LOGO_URI = `data:image/svg+xml;base64,${Buffer.from(LOGO_SVG).toString('base64')}`;
+
+const STYLE = `body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;background:#f4f5f7;color:#1d2330}
+main{max-width:24rem;margin:8vh auto;padding:1.75rem;background:#fff;border-top:4px solid #0f7b6c;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08)}
+@media (max-width:26rem){body{background:#fff}main{margin:0;border-radius:0;box-shadow:none;min-height:100vh}}
+h1{font-size:1.3rem;margin:0 0 1rem}
+label{display:block;font-weight:600;margin:.75rem 0 .25rem}
+input{width:100%;box-sizing:border-box;font:inherit;padding:.55rem .7rem;border:1px solid #8a93a3;border-radius:8px}
+button{margin-top:1.25rem;width:100%;font:inherit;font-weight:600;padding:.65rem;border:0;border-radius:8px;background:#0f7b6c;color:#fff;cursor:pointer}
+:focus-visible{outline:3px solid #1d2330;outline-offset:2px}
+[role=alert]{color:#a3261a}`;
+
+const head = (title: string): string =>
+  `<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title><style>${STYLE}</style></head>`;
+
 const loginPage = (error: string | null, next: string): string => `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in to Photo Host</title></head>
+<html lang="en">${head('Sign in to Photo Host')}
 <body><main>
 <h1>Sign in to Photo Host</h1>
 ${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
@@ -56,12 +77,12 @@ ${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
 </form>
 </main></body></html>`;
 
-const homePage = (user: string | undefined): string => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Photo Host</title></head>
+const homePage = (user: string | undefined): string => `<!doctype html><html lang="en">${head('Photo Host')}
 <body><main><h1>Photo Host</h1>
 ${user ? `<p>Signed in as ${escapeHtml(user)}.</p>` : '<p><a href="/login">Sign in</a></p>'}
 </main></body></html>`;
 
-const errorPage = (message: string): string => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Photo Host</title></head>
+const errorPage = (message: string): string => `<!doctype html><html lang="en">${head('Photo Host')}
 <body><main><h1>Sign-in failed</h1><p>${escapeHtml(message)}</p><p><a href="/">Home</a></p></main></body></html>`;
 
 // A small signed session cookie: {user, exp}, HMAC-SHA256 with the app's secret.
@@ -118,10 +139,13 @@ export async function makeProvider(env: NodeJS.ProcessEnv = process.env): Promis
     return RemoteProvider.connect(env.CONNECTIVLY_URL, { apiKey: env.CONNECTIVLY_API_KEY ?? '' });
   }
   return Provider.open({
-    issuer: env.CONNECTIVLY_ISSUER ?? 'http://localhost:5000/oauth',
+    issuer: env.CONNECTIVLY_ISSUER ?? `http://localhost:${env.PORT ?? 5000}/oauth`,
     loginUrl: '/connectivly',
     database: env.CONNECTIVLY_DATABASE_URL ?? 'sqlite://connectivly.db',
     scopes: { 'photos:read': 'See your photos' },
+    providerName: PROVIDER_NAME,
+    providerLogoUri: LOGO_URI,
+    accentColor: ACCENT_COLOR,
   });
 }
 
@@ -221,8 +245,24 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
+/**
+ * `node app.js create-client NAME REDIRECT_URI...`: registers a third-party app with this host's provider and
+ * prints its credentials as environment assignments (the secret is shown this once).
+ */
+async function createClient([name, ...redirectUris]: string[]): Promise<void> {
+  if (!name || redirectUris.length === 0) throw new Error('usage: node app.js create-client NAME REDIRECT_URI...');
+  const provider = await makeProvider();
+  try {
+    const created = await provider.createClient({ name, redirectUris });
+    console.log(`CLIENT_ID=${created.clientId}\nCLIENT_SECRET=${created.clientSecret ?? ''}`);
+  } finally {
+    await provider.close();
+  }
+}
+
 if (require.main === module) {
-  main().catch((e: unknown) => {
+  const args = process.argv.slice(2);
+  (args[0] === 'create-client' ? createClient(args.slice(1)) : main()).catch((e: unknown) => {
     console.error(e);
     process.exit(1);
   });
