@@ -17,7 +17,7 @@
 // Benchmarks only: the exit status says whether everything *worked*, never whether a target was met.
 //
 //   node bench/node/bench-native.mjs [--alg RS256|ES256|EdDSA] [--quick] [--seconds S] [--iterations N]
-//       [--warmup W] [--server-bin PATH] [--no-server] [--package DIR] [--json FILE]
+//       [--warmup W] [--server-bin PATH] [--no-server] [--store sqlite|memory] [--package DIR] [--json FILE]
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -45,6 +45,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '50' },
     'server-bin': { type: 'string' },
     'no-server': { type: 'boolean', default: false },
+    store: { type: 'string', default: 'sqlite' },
     package: { type: 'string', default: path.join(ROOT, 'bindings-node') },
     json: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -56,6 +57,7 @@ if (args.help) {
   process.exit(0);
 }
 if (!ALGS.includes(args.alg)) fail(`--alg must be one of ${ALGS.join(', ')}`);
+if (!['sqlite', 'memory'].includes(args.store)) fail('--store must be sqlite or memory');
 
 const cfg = args.quick
   ? { seconds: Number(args.seconds ?? 0.15), warmup: 3, minN: 20, maxN: 20_000, prepBudget: 0.6 }
@@ -209,12 +211,15 @@ const header = (headers, name) => headers.find(([k]) => k.toLowerCase() === name
 
 // ------------------------------------------------------------------------------------------------ embedded
 
-async function benchNative(pkg, alg, tmp) {
+async function benchNative(pkg, alg, tmp, store) {
   const { Provider } = pkg;
-  const options = { issuer: 'https://id.example.com', loginUrl: 'https://app.example.com/connectivly', database: `sqlite://${tmp}/embedded.db`, scopes: SCOPES, signingAlg: alg };
+  const database = store === 'sqlite' ? `sqlite://${tmp}/embedded.db` : 'memory:';
+  const options = { issuer: 'https://id.example.com', loginUrl: 'https://app.example.com/connectivly', database, scopes: SCOPES, signingAlg: alg };
   const p = await Provider.open(options);
-  // A second instance on the same file mints the "new" tokens: nothing in `p`'s memory has seen them.
-  const minter = await Provider.open(options);
+  // A second instance on the same file mints the "new" tokens: nothing in `p`'s memory has seen them. A memory
+  // store cannot be shared: there the provider mints its own.
+  const minter = store === 'sqlite' ? await Provider.open(options) : p;
+  const label = store === 'sqlite' ? 'SQLite' : 'memory store';
   const web = await p.createClient({ name: 'Bench web', redirectUris: [REDIRECT], firstParty: true });
   const svc = await p.createClient({ name: 'Bench service', redirectUris: [REDIRECT], allowedScopes: ['photos:read'] });
   const form = new URLSearchParams({ grant_type: 'client_credentials', scope: 'photos:read', client_id: svc.clientId, client_secret: svc.clientSecret }).toString();
@@ -232,15 +237,15 @@ async function benchNative(pkg, alg, tmp) {
   };
 
   const out = [];
-  out.push(await measure('approve, native (embedded Provider, SQLite)', (sid) => p.approve(sid, { user: 'ann', skipConsent: true }), collect(newSession), { check: checkCodes }));
+  out.push(await measure(`approve, native (embedded Provider, ${label})`, (sid) => p.approve(sid, { user: 'ann', skipConsent: true }), collect(newSession), { check: checkCodes }));
   const seen = await newToken();
   await p.verifyAccessToken(seen);
   out.push(await measure('verifyAccessToken, native, seen token', (t) => p.verifyAccessToken(t), same(seen), { check: checkSub(svc.clientId) }));
-  out.push(await measure('verifyAccessToken, native, new token', (t) => p.verifyAccessToken(t), collect(newToken), { check: checkSub(svc.clientId), note: 'minted by a 2nd Provider on the same file' }));
+  out.push(await measure('verifyAccessToken, native, new token', (t) => p.verifyAccessToken(t), collect(newToken), { check: checkSub(svc.clientId), note: minter === p ? 'minted by the same Provider' : 'minted by a 2nd Provider on the same file' }));
   const jwks = JSON.parse((await p.handle({ method: 'GET', path: '/.well-known/jwks.json' })).body);
   const raw = rawVerifier(seen, jwks);
   out.push(await measure(`raw ${raw.alg} signature verify (node:crypto)`, raw.verify, same(null)));
-  await minter.close();
+  if (minter !== p) await minter.close();
   await p.close();
   return { results: out, realAlg: raw.alg };
 }
@@ -380,7 +385,7 @@ async function main() {
   let results;
   let realAlg;
   try {
-    ({ results, realAlg } = await benchNative(pkg, args.alg, tmp));
+    ({ results, realAlg } = await benchNative(pkg, args.alg, tmp, args.store));
     if (binary) {
       server = await startServer(binary, tmp, args.alg);
       results.push(...(await benchRemote(pkg, server)));

@@ -18,7 +18,7 @@ Measured, each call timed on its own with time.perf_counter_ns after a warm-up:
 Benchmarks only: the exit status says whether everything *worked*, never whether a target was met.
 
     .venv/bin/python bench/python/bench_native.py [--alg RS256|ES256|EdDSA] [--quick] [--seconds S]
-        [--iterations N] [--server-bin PATH] [--no-server] [--json FILE]
+        [--iterations N] [--warmup W] [--server-bin PATH] [--no-server] [--store sqlite|memory] [--json FILE]
 """
 
 from __future__ import annotations
@@ -255,14 +255,17 @@ def check_sub(sub: str) -> Callable[[list[Any]], None]:
 # ----------------------------------------------------------------------------------------------- embedded
 
 
-def bench_native(cfg: Settings, alg: str, tmp: Path) -> tuple[list[Result], str, dict[str, Any]]:
+def bench_native(cfg: Settings, alg: str, tmp: Path, store: str) -> tuple[list[Result], str, dict[str, Any]]:
     from connectivly import Provider
 
-    db = f"sqlite://{tmp}/embedded.db"
+    db = f"sqlite://{tmp}/embedded.db" if store == "sqlite" else "memory:"
     issuer = "https://id.example.com"
     p = Provider(issuer, "https://app.example.com/connectivly", database=db, scopes=SCOPES, signing_alg=alg)
-    # A second instance on the same file mints the "new" tokens: nothing in `p`'s memory has seen them.
-    minter = Provider(issuer, "https://app.example.com/connectivly", database=db, scopes=SCOPES, signing_alg=alg)
+    # A second instance on the same file mints the "new" tokens: nothing in `p`'s memory has seen them. A memory
+    # store cannot be shared: there the provider mints its own.
+    minter = Provider(issuer, "https://app.example.com/connectivly", database=db, scopes=SCOPES,
+                      signing_alg=alg) if store == "sqlite" else p
+    label = "SQLite" if store == "sqlite" else "memory store"
     web = p.create_client("Bench web", [REDIRECT], first_party=True)
     svc = p.create_client("Bench service", [REDIRECT], allowed_scopes=["photos:read"])
     form = urlencode(dict(grant_type="client_credentials", scope="photos:read", client_id=svc.client_id,
@@ -283,7 +286,7 @@ def bench_native(cfg: Settings, alg: str, tmp: Path) -> tuple[list[Result], str,
         return str(json.loads(r.body)["access_token"])
 
     out = []
-    out.append(measure("approve, native (embedded Provider, SQLite)",
+    out.append(measure(f"approve, native (embedded Provider, {label})",
                        lambda sid: p.approve(sid, user="ann", skip_consent=True), collect(new_session), cfg,
                        check_codes))
     seen = new_token()
@@ -291,11 +294,13 @@ def bench_native(cfg: Settings, alg: str, tmp: Path) -> tuple[list[Result], str,
     out.append(measure("verify_access_token, native, seen token", p.verify_access_token, same(seen), cfg,
                        check_sub(svc.client_id)))
     out.append(measure("verify_access_token, native, new token", p.verify_access_token, collect(new_token), cfg,
-                       check_sub(svc.client_id), note="minted by a 2nd Provider on the same file"))
+                       check_sub(svc.client_id),
+                       note="minted by a 2nd Provider on the same file" if minter is not p else "minted by the same Provider"))
     jwks = json.loads(p.handle("GET", "/.well-known/jwks.json").body)
     real_alg, raw = raw_verifier(seen, jwks)
     out.append(measure(f"raw {real_alg} signature verify (cryptography)", raw, same(None), cfg))
-    minter.close()
+    if minter is not p:
+        minter.close()
     p.close()
     return out, real_alg, jwks
 
@@ -427,6 +432,9 @@ def main() -> int:
     ap.add_argument("--server-bin", help="server binary (default $CONNECTIVLY_BIN, target/release/connectivly, "
                                          "then target/debug/connectivly)")
     ap.add_argument("--no-server", action="store_true", help="embedded measurements only")
+    ap.add_argument("--store", choices=("sqlite", "memory"), default="sqlite",
+                    help="the embedded provider's store (default sqlite: a file in a temp dir; memory: no database "
+                         "cost, to see what the store adds)")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the `finally` below stops the server this script started.
@@ -449,7 +457,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="connectivly-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        results, real_alg, _ = bench_native(cfg, args.alg, tmp)
+        results, real_alg, _ = bench_native(cfg, args.alg, tmp, args.store)
         if binary:
             server = Server(binary, tmp, args.alg)
             try:
