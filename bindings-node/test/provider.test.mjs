@@ -169,6 +169,8 @@ test('errors are classes with stable codes', async (t) => {
     { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', signingAlg: 'HS256' },
     { issuer: 'https://id.example.com', loginUrl: '/login', database: 'mysql://x' },
     { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', codeTtl: 0 },
+    { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', accentColor: 'red' },
+    { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', providerLogoUri: 'https://cdn.example/l.png' },
   ]) {
     await assert.rejects(Provider.open(options), { name: 'ConfigError', code: 'config_error' }, JSON.stringify(options));
   }

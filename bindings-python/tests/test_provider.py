@@ -132,6 +132,13 @@ def test_bad_configuration_raises_config_error(tmp_path: Any) -> None:
         Provider("https://id.example.com", "/login", database="mysql://x")
     with pytest.raises(ConfigError):
         Provider("https://id.example.com", "/login", database="memory:", code_ttl=0)
+    with pytest.raises(ConfigError):
+        Provider("https://id.example.com", "/login", database="memory:", accent_color="red")
+    with pytest.raises(ConfigError):
+        Provider("https://id.example.com", "/login", database="memory:", provider_logo_uri="https://cdn.example/l.png")
+    branded = Provider("https://id.example.com", "/login", database="memory:", accent_color="#0F7B6C",
+                       provider_logo_uri="data:image/png;base64,iVBORw0KGgo=")
+    branded.close()
 
 
 def test_closed_provider_raises(db_url: str) -> None:

@@ -54,7 +54,7 @@ const SHAPES = {
     assert.match(original, /PORT=5000 [^\n]*\n[^]*PORT=8000 /, 'the README commands name their ports');
     const script = original.replace(/\b5000\b/g, String(hostPort)).replace(/\b8000\b/g, String(clientPort));
     const proc = startScript('flask', script, { env: { CONNECTIVLY_DATABASE_URL: `sqlite://${dir}/photohost.db` } });
-    return { procs: [proc], issuer: `http://localhost:${hostPort}/oauth` };
+    return { procs: [proc], issuer: `http://localhost:${hostPort}/oauth`, allow: ['rgb(15, 123, 108)', 'rgb(255, 255, 255)'] };
   },
 
   async express({ dir, hostPort, clientPort }) {
@@ -72,7 +72,7 @@ cd examples/client-app && PORT=${clientPort} ISSUER=http://localhost:${hostPort}
   API_URL=http://localhost:${hostPort}/api/photos PROVIDER_NAME='Photo Host' node app.js`,
       { env },
     );
-    return { procs: [proc], issuer: `http://localhost:${hostPort}/oauth` };
+    return { procs: [proc], issuer: `http://localhost:${hostPort}/oauth`, allow: ['rgb(15, 123, 108)', 'rgb(255, 255, 255)'] };
   },
 
   // The standalone server (its own branding: a light accent, so the Allow button needs dark text) and the
@@ -110,7 +110,7 @@ cd examples/client-app && PORT=${clientPort} ISSUER=${issuer} \\
   API_URL=http://localhost:${hostPort}/api/photos PROVIDER_NAME='Photo Host' node app.js`,
       { env: remote },
     );
-    return { procs: [server, proc], issuer };
+    return { procs: [server, proc], issuer, allow: ['rgb(242, 201, 76)', 'rgb(0, 0, 0)'] };
   },
 };
 
@@ -173,6 +173,10 @@ for (const [shape, start] of Object.entries(SHAPES)) {
         for (const s of ['See your photos', 'See your email address', 'photos:read', 'email']) assert.ok(scopes.includes(s), scopes);
         assert.match(await page.locator('.brand').textContent(), /^Photo Host$/);
         assert.match(await page.locator('.brand img').getAttribute('src'), /^data:image\/svg\+xml;base64,/);
+        const allow = await page
+          .getByRole('button', { name: 'Allow' })
+          .evaluate((b) => [getComputedStyle(b).backgroundColor, getComputedStyle(b).color]);
+        assert.deepEqual(allow, env.allow, 'the accent colour, with readable text on it');
         const external = context.requests.filter((u) => !u.startsWith('http://localhost:') && !u.startsWith('data:'));
         assert.deepEqual(external, [], 'no external assets');
 

@@ -191,17 +191,27 @@ export async function axeViolations(page) {
   }));
 }
 
-/** Zero axe violations at phone and desktop widths; the viewport is restored afterwards. */
+/**
+ * Zero axe violations at phone and desktop widths, and in dark mode (the provider's pages follow the
+ * system's colour scheme); the viewport and scheme are restored afterwards.
+ */
 export async function assertAccessible(page, what) {
   const original = page.viewportSize();
-  for (const size of [PHONE, DESKTOP]) {
+  for (const [size, colorScheme] of [
+    [PHONE, 'light'],
+    [DESKTOP, 'light'],
+    [DESKTOP, 'dark'],
+  ]) {
     await page.setViewportSize(size);
+    await page.emulateMedia({ colorScheme });
     const violations = await axeViolations(page);
-    assert.deepEqual(violations, [], `${what} at ${size.width}px: ${JSON.stringify(violations, null, 2)}`);
+    const where = `${what} at ${size.width}px, ${colorScheme}`;
+    assert.deepEqual(violations, [], `${where}: ${JSON.stringify(violations, null, 2)}`);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.ok(overflow <= 0, `${what} scrolls sideways at ${size.width}px (${overflow}px)`);
+    assert.ok(overflow <= 0, `${where}: scrolls sideways (${overflow}px)`);
   }
   await page.setViewportSize(original);
+  await page.emulateMedia({ colorScheme: 'light' });
 }
 
 /** Saves a screenshot under artifacts/<shape>/, and under docs/screenshots/ when asked to. */
