@@ -276,10 +276,14 @@ impl Provider {
 
     /// Deletes a client and revokes everything issued to it.
     pub async fn delete_client(&self, client_id: &str) -> Result<()> {
-        if !self.store().delete_client(client_id).await? {
+        let deleted = self.store().delete_client(client_id).await;
+        self.tokens_revoked();
+        if !deleted? {
             return Err(Error::not_found("no such client"));
         }
-        self.store().revoke_client_authorizations(client_id).await?;
+        let revoked = self.store().revoke_client_authorizations(client_id).await;
+        self.tokens_revoked();
+        revoked?;
         self.invalidate_redirect_origins().await;
         tracing::info!(client_id, "client deleted");
         Ok(())
@@ -298,10 +302,14 @@ impl Provider {
     pub async fn revoke_client(&self, client_id: &str) -> Result<()> {
         let mut rec = self.client_record(client_id).await?;
         rec.tokens_revoked_before = Some(crate::time::now());
-        if !self.store().update_client(&rec).await? {
+        let updated = self.store().update_client(&rec).await;
+        self.tokens_revoked();
+        if !updated? {
             return Err(Error::not_found("no such client"));
         }
-        self.store().revoke_client_authorizations(client_id).await?;
+        let revoked = self.store().revoke_client_authorizations(client_id).await;
+        self.tokens_revoked();
+        revoked?;
         tracing::info!(client_id, "all tokens of the client revoked");
         Ok(())
     }

@@ -62,7 +62,9 @@ impl Provider {
     /// Forgets a user's consent for a client and revokes the tokens issued to it for that user.
     pub async fn revoke_grant(&self, user: &str, client_id: &str) -> Result<()> {
         let existed = self.store().delete_grant(user, client_id).await?;
-        let revoked = self.store().revoke_subject_authorizations(user, Some(client_id)).await?;
+        let revoked = self.store().revoke_subject_authorizations(user, Some(client_id)).await;
+        self.tokens_revoked();
+        let revoked = revoked?;
         if !existed && revoked == 0 {
             return Err(Error::not_found("no grant or tokens of this user for this client"));
         }
@@ -72,7 +74,9 @@ impl Provider {
 
     /// Revokes every token of a user, with every client. Remembered grants stay.
     pub async fn revoke_user(&self, user: &str) -> Result<u64> {
-        let n = self.store().revoke_subject_authorizations(user, None).await?;
+        let n = self.store().revoke_subject_authorizations(user, None).await;
+        self.tokens_revoked();
+        let n = n?;
         tracing::info!(authorizations = n, "all tokens of a user revoked");
         Ok(n)
     }

@@ -27,6 +27,7 @@ pub mod scopes;
 pub mod secrets;
 pub mod store;
 pub mod time;
+mod token_cache;
 mod token_endpoint;
 pub mod tokens;
 

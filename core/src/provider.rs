@@ -39,6 +39,8 @@ struct Inner {
     limit_address: crate::ratelimit::Limiter,
     /// Origins of every registered redirect URI (for CORS), with when they were read.
     redirect_origins: tokio::sync::Mutex<(i64, Arc<Vec<String>>)>,
+    /// Access tokens verified recently (see `token_cache`).
+    token_cache: crate::token_cache::TokenCache,
 }
 
 /// A signing key as the host sees it.
@@ -85,6 +87,7 @@ impl Provider {
                 redirect_origins: tokio::sync::Mutex::new((i64::MIN, Arc::new(Vec::new()))),
                 limit_client,
                 limit_address,
+                token_cache: Default::default(),
             }),
         })
     }
@@ -156,6 +159,15 @@ impl Provider {
     /// Forgets the cached redirect origins after the registry changed.
     pub(crate) async fn invalidate_redirect_origins(&self) {
         self.inner.redirect_origins.lock().await.0 = i64::MIN;
+    }
+
+    pub(crate) fn token_cache(&self) -> &crate::token_cache::TokenCache {
+        &self.inner.token_cache
+    }
+
+    /// Call after any write that revokes access tokens: cached verifications must not outlive it.
+    pub(crate) fn tokens_revoked(&self) {
+        self.inner.token_cache.invalidate();
     }
 
     pub fn config(&self) -> &Config {

@@ -51,11 +51,15 @@ impl Provider {
         let owned_by = |client_id: &str| requester.is_none_or(|c| c.client_id == client_id);
         match found {
             Found::Refresh { authorization_id, client_id } if owned_by(&client_id) => {
-                self.store().revoke_authorization(&authorization_id).await?;
+                let r = self.store().revoke_authorization(&authorization_id).await;
+                self.tokens_revoked();
+                r?;
                 tracing::info!(client_id, "refresh token revoked with its family");
             }
             Found::Access { jti, client_id, exp } if owned_by(&client_id) => {
-                self.store().revoke_jti(&jti, exp).await?;
+                let r = self.store().revoke_jti(&jti, exp).await;
+                self.tokens_revoked();
+                r?;
                 tracing::info!(client_id, "access token revoked");
             }
             // Unknown, or another client's token: RFC 7009 §2.2 answers the same, and nothing changes.

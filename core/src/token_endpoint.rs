@@ -85,7 +85,9 @@ impl Provider {
             .then(|| self.new_refresh_token(&auth, &auth.scopes));
         if !self.store().redeem_code(&auth.id, refresh.as_ref().map(|(_, r)| r)).await? {
             // A replayed code: someone else holds it. Revoke everything issued from it.
-            self.store().revoke_authorization(&auth.id).await?;
+            let r = self.store().revoke_authorization(&auth.id).await;
+            self.tokens_revoked();
+            r?;
             tracing::warn!(client_id = %client.client_id, "authorization code reused; its tokens are revoked");
             return Err(invalid());
         }
@@ -189,7 +191,9 @@ impl Provider {
         if grace > 0 && since_rotation < grace {
             tracing::info!(client_id = %client.client_id, "rotated refresh token retried within the grace window");
         } else {
-            match self.store().revoke_authorization(&auth.id).await {
+            let r = self.store().revoke_authorization(&auth.id).await;
+            self.tokens_revoked();
+            match r {
                 Ok(()) => {
                     tracing::warn!(client_id = %client.client_id, "refresh token replayed; its family is revoked")
                 }

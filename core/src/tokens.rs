@@ -13,6 +13,7 @@ use crate::provider::Provider;
 use crate::scopes;
 use crate::secrets;
 use crate::store::AuthorizationRecord;
+use crate::token_cache::Cached;
 
 /// What a verified access token says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,6 +178,35 @@ impl Provider {
     /// Verifies an access token locally: signature, type, issuer, audience, expiry, revocation, and
     /// optionally that it carries every scope in `required_scopes`.
     pub async fn verify_access_token(&self, token: &str, required_scopes: &[&str]) -> Result<TokenInfo> {
+        let cache = self.token_cache();
+        let key = crate::token_cache::key(token);
+        let epoch = cache.epoch();
+        let info = match cache.get(&key, crate::time::now()) {
+            Cached::Fresh(info) => info,
+            Cached::Stale(info) => {
+                self.check_not_revoked(&info).await?;
+                cache.put(key, &info, epoch);
+                info
+            }
+            Cached::Miss => {
+                let info = self.verify_signed_access_token(token).await?;
+                self.check_not_revoked(&info).await?;
+                cache.put(key, &info, epoch);
+                info
+            }
+        };
+        let missing: Vec<&str> = required_scopes.iter().copied().filter(|s| !info.has_scope(s)).collect();
+        if !missing.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InsufficientScope,
+                format!("the token lacks scope {}", missing.join(" ")),
+            ));
+        }
+        Ok(info)
+    }
+
+    /// Signature, type, issuer, audience and expiry: everything but revocation.
+    async fn verify_signed_access_token(&self, token: &str) -> Result<TokenInfo> {
         let invalid = |m: &str| Error::invalid_token(m.to_string());
         let verified = match jwt::verify(token, &self.keys()) {
             Ok(v) => v,
@@ -220,6 +250,14 @@ impl Provider {
             exp,
             claims: c.clone(),
         };
+        Ok(info)
+    }
+
+    /// The store's word on revocation: the token's jti, its authorization, or (client_credentials)
+    /// its client.
+    async fn check_not_revoked(&self, info: &TokenInfo) -> Result<()> {
+        let invalid = |m: &str| Error::invalid_token(m.to_string());
+        let str_claim = |k: &str| info.claims.get(k).and_then(Value::as_str);
         if self.store().is_jti_revoked(&info.jti).await? {
             return Err(invalid("the token has been revoked"));
         }
@@ -234,14 +272,7 @@ impl Provider {
                 _ => return Err(invalid("the token has been revoked")),
             },
         }
-        let missing: Vec<&str> = required_scopes.iter().copied().filter(|s| !info.has_scope(s)).collect();
-        if !missing.is_empty() {
-            return Err(Error::new(
-                ErrorKind::InsufficientScope,
-                format!("the token lacks scope {}", missing.join(" ")),
-            ));
-        }
-        Ok(info)
+        Ok(())
     }
 
     /// RFC 7662 introspection of an access token: active with its claims, or only `active: false`.

@@ -473,3 +473,51 @@ async fn expired_rows_are_collected() {
         assert_eq!(env.api("GET", &format!("/api/auth_session/{pending}"), None).await.status, 404, "[{}]", env.kind);
     }
 }
+
+#[tokio::test]
+async fn a_cached_verification_never_outlives_a_revocation_here() {
+    for env in envs().await {
+        let client = env.client(false).await;
+        let t = tokens_for(&env, &client, &offline()).await;
+        let at = t["access_token"].as_str().unwrap();
+        // Verified twice: the second answer comes from the cache.
+        assert!(active(&env, at).await && active(&env, at).await, "{}", env.kind);
+        env.provider.revoke_user("u1").await.unwrap();
+        assert!(!active(&env, at).await, "{}: a revoked token was served from the cache", env.kind);
+
+        let t = tokens_for(&env, &client, &offline()).await;
+        let at = t["access_token"].as_str().unwrap();
+        assert!(active(&env, at).await);
+        let r = env
+            .call(
+                Request::new("POST", "/oauth2/revoke")
+                    .header("authorization", &basic(&client.client.client_id, client.client_secret.as_deref().unwrap()))
+                    .form(&[("token", at)]),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(!active(&env, at).await, "{}: RFC 7009 revocation did not reach the cache", env.kind);
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_by_another_instance_is_seen_within_the_recheck_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || {
+        let mut c = Config::new(ISSUER, LOGIN);
+        c.database_url = format!("sqlite://{}/r.db", dir.path().display());
+        c.api_key = Some(API_KEY.into());
+        c
+    };
+    let a = Provider::open(cfg()).await.unwrap();
+    let b = Provider::open(cfg()).await.unwrap();
+    let env = Env { provider: a.clone(), kind: "a", api_key: API_KEY.into(), _dir: None };
+    let client = env.client(false).await;
+    let t = tokens_for(&env, &client, &[]).await;
+    let at = t["access_token"].as_str().unwrap();
+    assert!(a.verify_access_token(at, &[]).await.is_ok());
+    b.revoke_user("u1").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let e = a.verify_access_token(at, &[]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidToken);
+}

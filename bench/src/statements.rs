@@ -1,0 +1,171 @@
+//! Database statements per operation, counted from the statement log the store's driver (sqlx)
+//! emits for every statement it executes, with the provider embedded in this process on a SQLite file.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use connectivly::{Approval, Config, NewClient, Provider, Request, SigningAlg};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, Layer};
+
+use crate::client::{BoxError, basic_auth};
+
+static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Records the summary (`SELECT … FROM clients`) of every statement sqlx reports.
+struct StatementLog;
+
+impl<S: tracing::Subscriber> Layer<S> for StatementLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        struct Summary(String);
+        impl Visit for Summary {
+            fn record_str(&mut self, f: &Field, v: &str) {
+                if f.name() == "summary" {
+                    self.0 = v.to_string();
+                }
+            }
+            fn record_debug(&mut self, f: &Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "summary" {
+                    self.0 = format!("{v:?}");
+                }
+            }
+        }
+        let mut s = Summary(String::new());
+        event.record(&mut s);
+        LOG.lock().unwrap().push(s.0.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+}
+
+fn take() -> Vec<String> {
+    std::mem::take(&mut *LOG.lock().unwrap())
+}
+
+pub fn install_subscriber() {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::filter::Targets::new().with_target("sqlx::query", tracing::Level::TRACE);
+    let _ = tracing_subscriber::registry().with(StatementLog.with_filter(filter)).try_init();
+}
+
+/// Counts statements for each step of a flow and for the token grants; prints a table and, with
+/// `verbose`, each statement.
+pub async fn report(alg: SigningAlg, verbose: bool) -> Result<BTreeMap<&'static str, usize>, BoxError> {
+    install_subscriber();
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::new("http://127.0.0.1:1", "http://127.0.0.1:9/login");
+    config.database_url = format!("sqlite://{}", dir.path().join("statements.db").display());
+    config.signing_alg = alg;
+    let provider = Provider::open(config).await?;
+    let client = provider
+        .create_client(NewClient {
+            name: "statements".into(),
+            redirect_uris: vec!["http://127.0.0.1:9/cb".into()],
+            issue_refresh_tokens: true,
+            ..Default::default()
+        })
+        .await?;
+    let secret = client.client_secret.clone().ok_or("no secret")?;
+    let auth = basic_auth(&client.client.client_id, &secret);
+
+    let mut counts = BTreeMap::new();
+    let mut statements: Vec<(&'static str, Vec<String>)> = Vec::new();
+    // The first round warms caches (the provider's and SQLite's); the second is the one reported.
+    for round in 0..2 {
+        let verifier = B64.encode(connectivly::secrets::random_bytes::<32>());
+        let challenge = B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("response_type", "code"),
+                ("client_id", client.client.client_id.as_str()),
+                ("redirect_uri", "http://127.0.0.1:9/cb"),
+                ("scope", "openid profile email"),
+                ("state", "s"),
+                ("nonce", "n"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ])
+            .finish();
+        take();
+        let r = provider.handle(Request::new("GET", &format!("/oauth2/authorize?{query}"))).await;
+        let log_authorize = take();
+        let location = r.get_header("location").ok_or("authorize did not redirect")?.to_string();
+        let session = url::Url::parse(&location)?
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .ok_or("no session id")?
+            .1
+            .into_owned();
+        let mut approval = Approval::new("alice");
+        approval.skip_consent = true;
+        let back = provider.approve(&session, approval).await?;
+        let log_approve = take();
+        let code = url::Url::parse(&back)?.query_pairs().find(|(k, _)| k == "code").ok_or("no code")?.1.into_owned();
+        let token_req = Request::new("POST", "/oauth2/token").header("authorization", &auth).form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+            ("code_verifier", &verifier),
+        ]);
+        let r = provider.handle(token_req).await;
+        let log_token = take();
+        let tokens: serde_json::Value = serde_json::from_slice(&r.body)?;
+        let refresh = tokens["refresh_token"].as_str().ok_or("no refresh token")?;
+        let access = tokens["access_token"].as_str().ok_or("no access token")?.to_string();
+        let r = provider
+            .handle(
+                Request::new("POST", "/oauth2/token")
+                    .header("authorization", &auth)
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]),
+            )
+            .await;
+        if r.status != 200 {
+            return Err(format!("refresh answered {}", r.status).into());
+        }
+        let log_refresh = take();
+        let r = provider
+            .handle(
+                Request::new("POST", "/oauth2/token")
+                    .header("authorization", &auth)
+                    .form(&[("grant_type", "client_credentials")]),
+            )
+            .await;
+        if r.status != 200 {
+            return Err(format!("client_credentials answered {}", r.status).into());
+        }
+        let log_cc = take();
+        provider.verify_access_token(&access, &[]).await?;
+        let log_verify = take();
+        if round == 1 {
+            statements = vec![
+                ("authorize", log_authorize),
+                ("approve", log_approve),
+                ("token (authorization_code)", log_token),
+                ("token (refresh_token)", log_refresh),
+                ("token (client_credentials)", log_cc),
+                ("verify_access_token", log_verify),
+            ];
+        }
+    }
+    println!("Database statements per operation (SQLite store, counted from the driver's statement log):");
+    let mut flow_total = 0;
+    for (name, log) in &statements {
+        println!("  {name:<28} {:>3}", log.len());
+        if matches!(*name, "authorize" | "approve" | "token (authorization_code)") {
+            flow_total += log.len();
+        }
+        counts.insert(*name, log.len());
+        if verbose {
+            for s in log {
+                println!("      {s}");
+            }
+        }
+    }
+    println!("  {:<28} {flow_total:>3}", "full flow (the first three)");
+    counts.insert("full flow", flow_total);
+    provider.close().await;
+    Ok(counts)
+}
