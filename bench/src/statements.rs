@@ -1,60 +1,29 @@
-//! Database statements per operation, counted from the statement log the store's driver (sqlx)
-//! emits for every statement it executes, with the provider embedded in this process on a SQLite file.
+//! Database statements per operation, as the SQLite store records them (the `count-statements`
+//! feature), with the provider embedded in this process.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use connectivly::store::statement_log;
 use connectivly::{Approval, Config, NewClient, Provider, Request, SigningAlg};
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, Layer};
 
 use crate::client::{BoxError, basic_auth};
 
-static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Records the summary (`SELECT … FROM clients`) of every statement sqlx reports.
-struct StatementLog;
-
-impl<S: tracing::Subscriber> Layer<S> for StatementLog {
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
-        if event.metadata().target() != "sqlx::query" {
-            return;
-        }
-        struct Summary(String);
-        impl Visit for Summary {
-            fn record_str(&mut self, f: &Field, v: &str) {
-                if f.name() == "summary" {
-                    self.0 = v.to_string();
-                }
-            }
-            fn record_debug(&mut self, f: &Field, v: &dyn std::fmt::Debug) {
-                if f.name() == "summary" {
-                    self.0 = format!("{v:?}");
-                }
-            }
-        }
-        let mut s = Summary(String::new());
-        event.record(&mut s);
-        LOG.lock().unwrap().push(s.0.split_whitespace().collect::<Vec<_>>().join(" "));
-    }
-}
-
 fn take() -> Vec<String> {
-    std::mem::take(&mut *LOG.lock().unwrap())
-}
-
-pub fn install_subscriber() {
-    use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::filter::Targets::new().with_target("sqlx::query", tracing::Level::TRACE);
-    let _ = tracing_subscriber::registry().with(StatementLog.with_filter(filter)).try_init();
+    statement_log::take()
+        .into_iter()
+        .map(|sql| {
+            let words: Vec<&str> = sql.split_whitespace().take(4).collect();
+            format!("{} …", words.join(" "))
+        })
+        .collect()
 }
 
 /// Counts statements for each step of a flow and for the token grants; prints a table and, with
 /// `verbose`, each statement.
 pub async fn report(alg: SigningAlg, verbose: bool) -> Result<BTreeMap<&'static str, usize>, BoxError> {
-    install_subscriber();
+    statement_log::record_statements(true);
     let dir = tempfile::tempdir()?;
     let mut config = Config::new("http://127.0.0.1:1", "http://127.0.0.1:9/login");
     config.database_url = format!("sqlite://{}", dir.path().join("statements.db").display());
@@ -150,7 +119,7 @@ pub async fn report(alg: SigningAlg, verbose: bool) -> Result<BTreeMap<&'static 
             ];
         }
     }
-    println!("Database statements per operation (SQLite store, counted from the driver's statement log):");
+    println!("Database statements per operation (SQLite store, as the store records them; BEGIN/COMMIT included):");
     let mut flow_total = 0;
     for (name, log) in &statements {
         println!("  {name:<28} {:>3}", log.len());

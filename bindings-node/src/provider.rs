@@ -535,6 +535,26 @@ impl Provider {
         Ok(p.signing_keys().into_iter().map(KeyInfo::from).collect())
     }
 
+    /// `verifyAccessToken` for a token this provider verified within the last second: answered from
+    /// its cache synchronously (the JS wrapper then resolves at once), or `null` when only the async
+    /// path can answer.
+    #[napi]
+    pub fn verify_access_token_cached(
+        &self,
+        env: &Env,
+        token: String,
+        scopes: Option<Vec<String>>,
+    ) -> Result<Option<TokenInfo>> {
+        let p = self.host.local().map_err(|e| errors::to_js(env, e))?;
+        let scopes = scopes.unwrap_or_default();
+        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        match p.verify_access_token_cached(&token, &scopes) {
+            Some(Ok(info)) => Ok(Some(TokenInfo::from(info))),
+            Some(Err(e)) => Err(errors::to_js(env, e)),
+            None => Ok(None),
+        }
+    }
+
     /// Replaces the stored host-API key; resolves to the new one (shown once).
     #[napi]
     pub fn rotate_api_key<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, String>> {

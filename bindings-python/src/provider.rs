@@ -137,8 +137,15 @@ impl HostApi {
     /// Verifies an access token (signature, expiry, issuer, audience, revocation, scopes).
     #[pyo3(signature = (token, scopes=Vec::new()))]
     fn verify_access_token(&self, py: Python<'_>, token: &str, scopes: Vec<String>) -> PyResult<TokenInfo> {
-        let api = self.api().py_err()?;
         let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        // A token this provider verified within the last second: the cache answers without releasing
+        // the GIL or entering the runtime.
+        if let Ok(p) = self.local()
+            && let Some(answer) = p.verify_access_token_cached(token, &scopes)
+        {
+            return TokenInfo::from_core(py, answer.py_err()?);
+        }
+        let api = self.api().py_err()?;
         let t = py.detach(|| block_on(api.verify_access_token(token, &scopes))).py_err()?;
         TokenInfo::from_core(py, t)
     }

@@ -425,10 +425,15 @@ impl Provider {
                 "the user authenticated longer ago than the client's max_age: re-authenticate, then approve",
             ));
         }
-        let remembered = match self.store().get_grant(&approval.user, &client.client_id).await? {
-            Some(g) => granted.iter().all(|s| g.scopes.contains(s)),
-            None => false,
-        };
+        let prompts: Vec<&str> = session.prompt.as_deref().unwrap_or("").split(' ').collect();
+        let vouched = approval.skip_consent || client.first_party;
+        // A remembered grant only matters when nothing else settles consent.
+        let remembered = !vouched
+            && !prompts.contains(&"consent")
+            && match self.store().get_grant(&approval.user, &client.client_id).await? {
+                Some(g) => granted.iter().all(|s| g.scopes.contains(s)),
+                None => false,
+            };
         let approved = SessionRecord {
             status: SessionStatus::Approved,
             subject: Some(approval.user.clone()),
@@ -438,9 +443,7 @@ impl Provider {
             remember: approval.remember,
             ..session.clone()
         };
-        let prompts: Vec<&str> = session.prompt.as_deref().unwrap_or("").split(' ').collect();
-        let consent_needed =
-            prompts.contains(&"consent") || !(approval.skip_consent || client.first_party || remembered);
+        let consent_needed = prompts.contains(&"consent") || !(vouched || remembered);
         if consent_needed && prompts.contains(&"none") {
             let denied = SessionRecord { status: SessionStatus::Denied, ..approved };
             if !self.store().transition_session(&denied, SessionStatus::Pending, None).await? {

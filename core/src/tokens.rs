@@ -195,14 +195,17 @@ impl Provider {
                 info
             }
         };
-        let missing: Vec<&str> = required_scopes.iter().copied().filter(|s| !info.has_scope(s)).collect();
-        if !missing.is_empty() {
-            return Err(Error::new(
-                ErrorKind::InsufficientScope,
-                format!("the token lacks scope {}", missing.join(" ")),
-            ));
+        with_scopes(info, required_scopes)
+    }
+
+    /// What the verified-token cache alone can answer, without waiting for anything: `None` when a
+    /// full [`verify_access_token`](Self::verify_access_token) is needed. Lets a binding answer a
+    /// token it has seen without an async round trip through its event loop.
+    pub fn verify_access_token_cached(&self, token: &str, required_scopes: &[&str]) -> Option<Result<TokenInfo>> {
+        match self.token_cache().get(&crate::token_cache::key(token), crate::time::now()) {
+            Cached::Fresh(info) => Some(with_scopes(info, required_scopes)),
+            Cached::Stale(_) | Cached::Miss => None,
         }
-        Ok(info)
     }
 
     /// Signature, type, issuer, audience and expiry: everything but revocation.
@@ -316,6 +319,15 @@ impl Provider {
         out.insert("sub".into(), json!(info.sub));
         Ok(Value::Object(out))
     }
+}
+
+/// `info` if it carries every scope in `required`.
+fn with_scopes(info: TokenInfo, required: &[&str]) -> Result<TokenInfo> {
+    let missing: Vec<&str> = required.iter().copied().filter(|s| !info.has_scope(s)).collect();
+    if !missing.is_empty() {
+        return Err(Error::new(ErrorKind::InsufficientScope, format!("the token lacks scope {}", missing.join(" "))));
+    }
+    Ok(info)
 }
 
 /// The bearer token of a resource request: `Authorization: Bearer` or (POST) a form `access_token`,

@@ -12,6 +12,8 @@ mod sqlite;
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+#[cfg(feature = "count-statements")]
+pub use sqlite::statement_log;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};

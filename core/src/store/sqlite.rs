@@ -1,81 +1,245 @@
 //! SQLite store: the embedded default. WAL mode, so several processes (gunicorn workers, a server
-//! beside a Flask app) can share one file; `busy_timeout` makes concurrent writers wait instead of
-//! failing. `synchronous=NORMAL` in WAL mode survives a process crash (SIGKILL) without losing a
-//! committed transaction; only an OS crash or power loss can drop the last few commits.
+//! beside a Flask app) can share one file; `busy_timeout` makes writers of different processes wait
+//! for each other instead of failing. `synchronous=NORMAL` in WAL mode survives a process crash
+//! (SIGKILL) without losing a committed transaction; only an OS crash or power loss can drop the
+//! last few commits.
+//!
+//! Statements run on the calling thread. A SQLite statement on a warm page cache takes a few
+//! microseconds, while handing it to a connection thread and back (what async SQLite drivers do)
+//! costs two context switches, which dominated the whole flow's CPU time. Writers of this process
+//! queue on one writer connection (a mutex, not SQLite's sleeping busy handler); reads use a small
+//! set of reader connections and never wait for writers (WAL).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use serde_json::{Map, Value};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
-use std::str::FromStr;
-use std::time::Duration;
 
 use super::{
     AuthorizationRecord, ClientRecord, GrantRecord, RefreshTokenRecord, SessionRecord, SessionStatus, Store,
     alg_from_str, migrations,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys::KeyRecord;
 use crate::scopes;
 
-#[derive(Debug, Clone)]
+/// Reader connections kept open between calls.
+const MAX_IDLE_READERS: usize = 4;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+enum Target {
+    File(String),
+    /// `sqlite::memory:`: a database that lives in its one connection.
+    Memory,
+}
+
 pub struct SqliteStore {
-    pool: SqlitePool,
+    target: Target,
+    flags: OpenFlags,
+    writer: Mutex<Option<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
+    /// The process that opened the connections: a forked child must never close them (see Drop).
+    pid: u32,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+/// Parses `sqlite://path`, `sqlite:path`, `sqlite:///abs/path` and `sqlite::memory:`; a `?mode=…`
+/// suffix (`ro`, `rw`, `rwc`, `memory`) is honoured, other parameters are refused.
+fn parse_url(url: &str) -> Result<(Target, OpenFlags)> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| Error::config("invalid SQLite URL: expected sqlite://path"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let base = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let mut flags = base | OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+    let mut memory = path == ":memory:" || path.is_empty();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("mode", "ro")) => flags = base | OpenFlags::SQLITE_OPEN_READ_ONLY,
+            Some(("mode", "rw")) => flags = base | OpenFlags::SQLITE_OPEN_READ_WRITE,
+            Some(("mode", "rwc")) => {}
+            Some(("mode", "memory")) => memory = true,
+            _ => return Err(Error::config(format!("invalid SQLite URL: unsupported parameter {pair:?}"))),
+        }
+    }
+    if memory {
+        return Ok((Target::Memory, flags));
+    }
+    let path = percent_decode(path);
+    Ok((Target::File(path), flags))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("p={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+fn storage(e: rusqlite::Error) -> Error {
+    // SQLite messages may name tables or constraints but never hold bound values.
+    tracing::error!(error = %e, "store error");
+    crate::metrics::STORE_ERRORS.fetch_add(1, Ordering::Relaxed);
+    Error::storage("the store is unavailable; try again")
+}
+
+/// Statement recording for `connectivly-bench statements`: compiled in only with the
+/// `count-statements` feature, and even then off until [`record_statements`] turns it on, so a
+/// binary built alongside the bench runs as usual.
+#[cfg(feature = "count-statements")]
+pub mod statement_log {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static LOG: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    const CAP: usize = 10_000;
+
+    pub fn record_statements(on: bool) {
+        ON.store(on, Ordering::Relaxed);
+    }
+    /// The statements executed since the last call, in order.
+    pub fn take() -> Vec<&'static str> {
+        std::mem::take(&mut *LOG.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+    pub(super) fn note(sql: &'static str) {
+        if ON.load(Ordering::Relaxed) {
+            let mut log = LOG.lock().unwrap_or_else(|p| p.into_inner());
+            if log.len() < CAP {
+                log.push(sql);
+            }
+        }
+    }
+}
+
+/// Starts a write transaction, taking the database's write lock at once (no upgrade deadlocks).
+fn begin(c: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    #[cfg(feature = "count-statements")]
+    statement_log::note("BEGIN IMMEDIATE");
+    c.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
+fn commit(tx: rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    #[cfg(feature = "count-statements")]
+    statement_log::note("COMMIT");
+    tx.commit()
+}
+
+/// Prepares a statement (from the connection's cache).
+fn stmt<'c>(conn: &'c Connection, sql: &'static str) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    #[cfg(feature = "count-statements")]
+    statement_log::note(sql);
+    conn.prepare_cached(sql)
 }
 
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<SqliteStore> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| Error::config(format!("invalid SQLite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool = SqlitePoolOptions::new()
-            // An in-memory database exists per connection: keep exactly one.
-            .max_connections(if in_memory { 1 } else { 8 })
-            .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(300)) })
-            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
-            .connect_with(opts)
-            .await
-            .map_err(|e| Error::storage(format!("cannot open the SQLite database: {e}")))?;
-        let store = SqliteStore { pool };
-        store.migrate().await?;
+        let (target, flags) = parse_url(url)?;
+        let conn = open_connection(&target, flags, true)?;
+        let store = SqliteStore {
+            target,
+            flags: flags - OpenFlags::SQLITE_OPEN_CREATE,
+            writer: Mutex::new(Some(conn)),
+            readers: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            pid: std::process::id(),
+        };
+        store.write(migrate)?;
         Ok(store)
     }
 
-    /// Applies pending migrations under SQLite's write lock, so two processes starting on one new
-    /// file apply each migration exactly once.
-    async fn migrate(&self) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let result: Result<()> = async {
-            sqlx::raw_sql(
-                "CREATE TABLE IF NOT EXISTS connectivly_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-            )
-            .execute(&mut *conn)
-            .await?;
-            let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM connectivly_migrations")
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get(0)?;
-            for (version, sql) in migrations::SQLITE.iter().filter(|(v, _)| *v > current) {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *conn).await?;
-                sqlx::query("INSERT INTO connectivly_migrations (version, applied_at) VALUES (?, ?)")
-                    .bind(version)
-                    .bind(crate::time::now())
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            Ok(())
+    /// Runs `f` on the writer connection (one writer per process; other processes wait in SQLite's
+    /// busy handler).
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = guard.as_mut().ok_or_else(closed)?;
+        f(conn).map_err(storage)
+    }
+
+    /// Runs `f` on a reader connection (WAL: readers see the last commit and never block writers).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        if matches!(self.target, Target::Memory) {
+            return self.write(|c| f(c));
         }
-        .await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::raw_sql(end).execute(&mut *conn).await?;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => open_connection(&self.target, self.flags, false)?,
+        };
+        let result = f(&conn).map_err(storage);
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if readers.len() < MAX_IDLE_READERS && !self.closed.load(Ordering::Acquire) {
+            readers.push(conn);
+        }
         result
+    }
+}
+
+fn closed() -> Error {
+    Error::new(ErrorKind::Closed, "the provider is closed")
+}
+
+fn open_connection(target: &Target, flags: OpenFlags, writer: bool) -> Result<Connection> {
+    let cannot = |e: rusqlite::Error| Error::storage(format!("cannot open the SQLite database: {e}"));
+    let conn = match target {
+        Target::Memory => Connection::open_in_memory_with_flags(flags).map_err(cannot)?,
+        Target::File(path) => Connection::open_with_flags(path, flags).map_err(cannot)?,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(cannot)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    // WAL is a property of the file: the writer sets it once, readers find it.
+    if writer && matches!(target, Target::File(_)) && !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(cannot)?;
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(cannot)?;
+    Ok(conn)
+}
+
+/// Applies pending migrations under SQLite's write lock, so two processes starting on one new
+/// file apply each migration exactly once.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS connectivly_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let current: i64 =
+        tx.query_row("SELECT COALESCE(MAX(version), 0) FROM connectivly_migrations", [], |r| r.get(0))?;
+    for (version, sql) in migrations::SQLITE.iter().filter(|(v, _)| *v > current) {
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO connectivly_migrations (version, applied_at) VALUES (?, ?)",
+            params![version, crate::time::now()],
+        )?;
+    }
+    tx.commit()
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // A forked child inherits the parent's connections; closing them there could disturb the
+        // parent's locks and WAL, so the child lets them go without closing.
+        if self.pid != std::process::id() {
+            if let Some(c) = self.writer.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
+                std::mem::forget(c);
+            }
+            for c in self.readers.get_mut().unwrap_or_else(|p| p.into_inner()).drain(..) {
+                std::mem::forget(c);
+            }
+        }
     }
 }
 
@@ -83,264 +247,288 @@ fn json_text(m: &Map<String, Value>) -> String {
     serde_json::to_string(m).unwrap_or_else(|_| "{}".into())
 }
 
-fn parse_map(s: &str) -> Result<Map<String, Value>> {
-    serde_json::from_str(s).map_err(|_| Error::storage("corrupt JSON column"))
+/// A column that failed to decode, reported like any other row error.
+fn corrupt(what: &'static str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
 }
 
-fn client_from_row(r: &SqliteRow) -> Result<ClientRecord> {
-    let uris: String = r.try_get("redirect_uris")?;
-    Ok(ClientRecord {
-        client_id: r.try_get("client_id")?,
-        secret_hash: r.try_get("secret_hash")?,
-        name: r.try_get("name")?,
-        owner: r.try_get("owner")?,
-        redirect_uris: serde_json::from_str(&uris).map_err(|_| Error::storage("corrupt redirect_uris"))?,
-        public: r.try_get::<i64, _>("public")? != 0,
-        first_party: r.try_get::<i64, _>("first_party")? != 0,
-        logo_uri: r.try_get("logo_uri")?,
-        client_uri: r.try_get("client_uri")?,
-        created_at: r.try_get("created_at")?,
-        allowed_scopes: match r.try_get::<Option<String>, _>("allowed_scopes")? {
-            Some(s) => Some(serde_json::from_str(&s).map_err(|_| Error::storage("corrupt allowed_scopes"))?),
-            None => None,
-        },
-        issue_refresh_tokens: r.try_get::<i64, _>("issue_refresh_tokens")? != 0,
-        tokens_revoked_before: r.try_get("tokens_revoked_before")?,
-        registration_token_hash: r.try_get("registration_token_hash")?,
-    })
+fn parse_map(s: &str) -> rusqlite::Result<Map<String, Value>> {
+    serde_json::from_str(s).map_err(|_| corrupt("corrupt JSON column"))
 }
 
 fn opt_json(v: &Option<Vec<String>>) -> Option<String> {
     v.as_ref().map(|v| serde_json::to_string(v).unwrap_or_default())
 }
 
-fn session_from_row(r: &SqliteRow) -> Result<SessionRecord> {
+fn client_from_row(r: &Row<'_>) -> rusqlite::Result<ClientRecord> {
+    let uris: String = r.get("redirect_uris")?;
+    Ok(ClientRecord {
+        client_id: r.get("client_id")?,
+        secret_hash: r.get("secret_hash")?,
+        name: r.get("name")?,
+        owner: r.get("owner")?,
+        redirect_uris: serde_json::from_str(&uris).map_err(|_| corrupt("corrupt redirect_uris"))?,
+        public: r.get("public")?,
+        first_party: r.get("first_party")?,
+        logo_uri: r.get("logo_uri")?,
+        client_uri: r.get("client_uri")?,
+        created_at: r.get("created_at")?,
+        allowed_scopes: match r.get::<_, Option<String>>("allowed_scopes")? {
+            Some(s) => Some(serde_json::from_str(&s).map_err(|_| corrupt("corrupt allowed_scopes"))?),
+            None => None,
+        },
+        issue_refresh_tokens: r.get("issue_refresh_tokens")?,
+        tokens_revoked_before: r.get("tokens_revoked_before")?,
+        registration_token_hash: r.get("registration_token_hash")?,
+    })
+}
+
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
-        id_hash: r.try_get("id_hash")?,
-        client_id: r.try_get("client_id")?,
-        redirect_uri: r.try_get("redirect_uri")?,
-        scopes: scopes::split(&r.try_get::<String, _>("scopes")?),
-        state: r.try_get("state")?,
-        nonce: r.try_get("nonce")?,
-        code_challenge: r.try_get("code_challenge")?,
-        prompt: r.try_get("prompt")?,
-        max_age: r.try_get("max_age")?,
-        login_hint: r.try_get("login_hint")?,
-        binding_hash: r.try_get("binding_hash")?,
-        status: SessionStatus::parse(&r.try_get::<String, _>("status")?)?,
-        subject: r.try_get("subject")?,
-        claims: parse_map(&r.try_get::<String, _>("claims")?)?,
-        granted_scopes: scopes::split(&r.try_get::<String, _>("granted_scopes")?),
-        auth_time: r.try_get("auth_time")?,
-        remember: r.try_get::<i64, _>("remember")? != 0,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
+        id_hash: r.get("id_hash")?,
+        client_id: r.get("client_id")?,
+        redirect_uri: r.get("redirect_uri")?,
+        scopes: scopes::split(&r.get::<_, String>("scopes")?),
+        state: r.get("state")?,
+        nonce: r.get("nonce")?,
+        code_challenge: r.get("code_challenge")?,
+        prompt: r.get("prompt")?,
+        max_age: r.get("max_age")?,
+        login_hint: r.get("login_hint")?,
+        binding_hash: r.get("binding_hash")?,
+        status: SessionStatus::parse(&r.get::<_, String>("status")?).map_err(|_| corrupt("corrupt session status"))?,
+        subject: r.get("subject")?,
+        claims: parse_map(&r.get::<_, String>("claims")?)?,
+        granted_scopes: scopes::split(&r.get::<_, String>("granted_scopes")?),
+        auth_time: r.get("auth_time")?,
+        remember: r.get("remember")?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
     })
 }
 
-fn refresh_from_row(r: &SqliteRow) -> Result<RefreshTokenRecord> {
+fn refresh_from_row(r: &Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
     Ok(RefreshTokenRecord {
-        token_hash: r.try_get("token_hash")?,
-        authorization_id: r.try_get("authorization_id")?,
-        client_id: r.try_get("client_id")?,
-        scopes: scopes::split(&r.try_get::<String, _>("scopes")?),
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        rotated_at: r.try_get("rotated_at")?,
+        token_hash: r.get("token_hash")?,
+        authorization_id: r.get("authorization_id")?,
+        client_id: r.get("client_id")?,
+        scopes: scopes::split(&r.get::<_, String>("scopes")?),
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        rotated_at: r.get("rotated_at")?,
     })
 }
 
-fn grant_from_row(r: &SqliteRow) -> Result<GrantRecord> {
+fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<GrantRecord> {
     Ok(GrantRecord {
-        subject: r.try_get("subject")?,
-        client_id: r.try_get("client_id")?,
-        scopes: scopes::split(&r.try_get::<String, _>("scopes")?),
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
+        subject: r.get("subject")?,
+        client_id: r.get("client_id")?,
+        scopes: scopes::split(&r.get::<_, String>("scopes")?),
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
     })
 }
 
-fn authorization_from_row(r: &SqliteRow) -> Result<AuthorizationRecord> {
+fn authorization_from_row(r: &Row<'_>) -> rusqlite::Result<AuthorizationRecord> {
     Ok(AuthorizationRecord {
-        id: r.try_get("id")?,
-        code_hash: r.try_get("code_hash")?,
-        client_id: r.try_get("client_id")?,
-        redirect_uri: r.try_get("redirect_uri")?,
-        subject: r.try_get("subject")?,
-        scopes: scopes::split(&r.try_get::<String, _>("scopes")?),
-        claims: parse_map(&r.try_get::<String, _>("claims")?)?,
-        nonce: r.try_get("nonce")?,
-        code_challenge: r.try_get("code_challenge")?,
-        auth_time: r.try_get("auth_time")?,
-        code_expires_at: r.try_get("code_expires_at")?,
-        code_used: r.try_get::<i64, _>("code_used")? != 0,
-        revoked: r.try_get::<i64, _>("revoked")? != 0,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
+        id: r.get("id")?,
+        code_hash: r.get("code_hash")?,
+        client_id: r.get("client_id")?,
+        redirect_uri: r.get("redirect_uri")?,
+        subject: r.get("subject")?,
+        scopes: scopes::split(&r.get::<_, String>("scopes")?),
+        claims: parse_map(&r.get::<_, String>("claims")?)?,
+        nonce: r.get("nonce")?,
+        code_challenge: r.get("code_challenge")?,
+        auth_time: r.get("auth_time")?,
+        code_expires_at: r.get("code_expires_at")?,
+        code_used: r.get("code_used")?,
+        revoked: r.get("revoked")?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
     })
+}
+
+fn insert_refresh(conn: &Connection, t: &RefreshTokenRecord) -> rusqlite::Result<()> {
+    stmt(
+        conn,
+        "INSERT INTO refresh_tokens (token_hash, authorization_id, client_id, scopes, created_at, expires_at, rotated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        t.token_hash,
+        t.authorization_id,
+        t.client_id,
+        scopes::join(&t.scopes),
+        t.created_at,
+        t.expires_at,
+        t.rotated_at
+    ])?;
+    Ok(())
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn get_setting(&self, key: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT value FROM settings WHERE key = ?").bind(key).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.try_get("value")).transpose()?)
+        self.read(|c| stmt(c, "SELECT value FROM settings WHERE key = ?")?.query_row([key], |r| r.get(0)).optional())
     }
     async fn insert_setting_if_absent(&self, key: &str, value: &str) -> Result<bool> {
-        let r = sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        self.write(|c| {
+            let n = stmt(c, "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")?
+                .execute([key, value])?;
+            Ok(n == 1)
+        })
     }
     async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write(|c| {
+            stmt(
+                c,
+                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([key, value])?;
+            Ok(())
+        })
     }
 
     async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
-        let rows = sqlx::query("SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(KeyRecord {
-                    kid: r.try_get("kid")?,
-                    alg: alg_from_str(&r.try_get::<String, _>("alg")?)?,
-                    private_der: r.try_get("private_der")?,
-                    created_at: r.try_get("created_at")?,
-                    retired_at: r.try_get("retired_at")?,
-                })
+        let rows: Vec<(String, String, Vec<u8>, i64, Option<i64>)> = self.read(|c| {
+            stmt(c, "SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect()
+        })?;
+        rows.into_iter()
+            .map(|(kid, alg, private_der, created_at, retired_at)| {
+                Ok(KeyRecord { kid, alg: alg_from_str(&alg)?, private_der, created_at, retired_at })
             })
             .collect()
     }
     async fn insert_key_if_none(&self, key: &KeyRecord) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) \
-             SELECT ?, ?, ?, ?, NULL WHERE NOT EXISTS \
-             (SELECT 1 FROM signing_keys WHERE alg = ? AND retired_at IS NULL)",
-        )
-        .bind(&key.kid)
-        .bind(key.alg.as_str())
-        .bind(&key.private_der)
-        .bind(key.created_at)
-        .bind(key.alg.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        self.write(|c| {
+            let n = stmt(
+                c,
+                "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) \
+                 SELECT ?, ?, ?, ?, NULL WHERE NOT EXISTS \
+                 (SELECT 1 FROM signing_keys WHERE alg = ? AND retired_at IS NULL)",
+            )?
+            .execute(params![
+                key.kid,
+                key.alg.as_str(),
+                key.private_der,
+                key.created_at,
+                key.alg.as_str()
+            ])?;
+            Ok(n == 1)
+        })
     }
 
-    async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, client_uri, \
-             created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before, registration_token_hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&c.client_id)
-        .bind(&c.secret_hash)
-        .bind(&c.name)
-        .bind(&c.owner)
-        .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
-        .bind(c.public as i64)
-        .bind(c.first_party as i64)
-        .bind(&c.logo_uri)
-        .bind(&c.client_uri)
-        .bind(c.created_at)
-        .bind(opt_json(&c.allowed_scopes))
-        .bind(c.issue_refresh_tokens as i64)
-        .bind(c.tokens_revoked_before)
-        .bind(&c.registration_token_hash)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    async fn insert_client(&self, cl: &ClientRecord) -> Result<()> {
+        self.write(|c| {
+            stmt(
+                c,
+                "INSERT INTO clients (client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, \
+                 client_uri, created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before, \
+                 registration_token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                cl.client_id,
+                cl.secret_hash,
+                cl.name,
+                cl.owner,
+                serde_json::to_string(&cl.redirect_uris).unwrap_or_default(),
+                cl.public,
+                cl.first_party,
+                cl.logo_uri,
+                cl.client_uri,
+                cl.created_at,
+                opt_json(&cl.allowed_scopes),
+                cl.issue_refresh_tokens,
+                cl.tokens_revoked_before,
+                cl.registration_token_hash
+            ])?;
+            Ok(())
+        })
     }
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        let row =
-            sqlx::query("SELECT * FROM clients WHERE client_id = ?").bind(client_id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(client_from_row).transpose()
+        self.read(|c| {
+            stmt(c, "SELECT * FROM clients WHERE client_id = ?")?.query_row([client_id], client_from_row).optional()
+        })
     }
     async fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientRecord>> {
-        let rows = match owner {
-            Some(o) => {
-                sqlx::query("SELECT * FROM clients WHERE owner = ? ORDER BY created_at, rowid")
-                    .bind(o)
-                    .fetch_all(&self.pool)
-                    .await?
+        self.read(|c| match owner {
+            Some(o) => stmt(c, "SELECT * FROM clients WHERE owner = ? ORDER BY created_at, rowid")?
+                .query_map([o], client_from_row)?
+                .collect(),
+            None => {
+                stmt(c, "SELECT * FROM clients ORDER BY created_at, rowid")?.query_map([], client_from_row)?.collect()
             }
-            None => sqlx::query("SELECT * FROM clients ORDER BY created_at, rowid").fetch_all(&self.pool).await?,
-        };
-        rows.iter().map(client_from_row).collect()
+        })
     }
-    async fn update_client(&self, c: &ClientRecord) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE clients SET secret_hash = ?, name = ?, owner = ?, redirect_uris = ?, public = ?, first_party = ?, \
-             logo_uri = ?, client_uri = ?, allowed_scopes = ?, issue_refresh_tokens = ?, tokens_revoked_before = ?, \
-             registration_token_hash = ? WHERE client_id = ?",
-        )
-        .bind(&c.secret_hash)
-        .bind(&c.name)
-        .bind(&c.owner)
-        .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
-        .bind(c.public as i64)
-        .bind(c.first_party as i64)
-        .bind(&c.logo_uri)
-        .bind(&c.client_uri)
-        .bind(opt_json(&c.allowed_scopes))
-        .bind(c.issue_refresh_tokens as i64)
-        .bind(c.tokens_revoked_before)
-        .bind(&c.registration_token_hash)
-        .bind(&c.client_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+    async fn update_client(&self, cl: &ClientRecord) -> Result<bool> {
+        self.write(|c| {
+            let n = stmt(
+                c,
+                "UPDATE clients SET secret_hash = ?, name = ?, owner = ?, redirect_uris = ?, public = ?, first_party = ?, \
+                 logo_uri = ?, client_uri = ?, allowed_scopes = ?, issue_refresh_tokens = ?, tokens_revoked_before = ?, \
+                 registration_token_hash = ? WHERE client_id = ?",
+            )?
+            .execute(params![
+                cl.secret_hash,
+                cl.name,
+                cl.owner,
+                serde_json::to_string(&cl.redirect_uris).unwrap_or_default(),
+                cl.public,
+                cl.first_party,
+                cl.logo_uri,
+                cl.client_uri,
+                opt_json(&cl.allowed_scopes),
+                cl.issue_refresh_tokens,
+                cl.tokens_revoked_before,
+                cl.registration_token_hash,
+                cl.client_id
+            ])?;
+            Ok(n == 1)
+        })
     }
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM clients WHERE client_id = ?").bind(client_id).execute(&self.pool).await?;
-        Ok(r.rows_affected() == 1)
+        self.write(|c| Ok(stmt(c, "DELETE FROM clients WHERE client_id = ?")?.execute([client_id])? == 1))
     }
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO auth_sessions (id_hash, client_id, redirect_uri, scopes, state, nonce, code_challenge, prompt, \
-             max_age, login_hint, binding_hash, status, subject, claims, granted_scopes, auth_time, created_at, expires_at, \
-             remember) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&s.id_hash)
-        .bind(&s.client_id)
-        .bind(&s.redirect_uri)
-        .bind(scopes::join(&s.scopes))
-        .bind(&s.state)
-        .bind(&s.nonce)
-        .bind(&s.code_challenge)
-        .bind(&s.prompt)
-        .bind(s.max_age)
-        .bind(&s.login_hint)
-        .bind(&s.binding_hash)
-        .bind(s.status.as_str())
-        .bind(&s.subject)
-        .bind(json_text(&s.claims))
-        .bind(scopes::join(&s.granted_scopes))
-        .bind(s.auth_time)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .bind(s.remember as i64)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write(|c| {
+            stmt(
+                c,
+                "INSERT INTO auth_sessions (id_hash, client_id, redirect_uri, scopes, state, nonce, code_challenge, \
+                 prompt, max_age, login_hint, binding_hash, status, subject, claims, granted_scopes, auth_time, \
+                 created_at, expires_at, remember) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                s.id_hash,
+                s.client_id,
+                s.redirect_uri,
+                scopes::join(&s.scopes),
+                s.state,
+                s.nonce,
+                s.code_challenge,
+                s.prompt,
+                s.max_age,
+                s.login_hint,
+                s.binding_hash,
+                s.status.as_str(),
+                s.subject,
+                json_text(&s.claims),
+                scopes::join(&s.granted_scopes),
+                s.auth_time,
+                s.created_at,
+                s.expires_at,
+                s.remember
+            ])?;
+            Ok(())
+        })
     }
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {
-        let row = sqlx::query("SELECT * FROM auth_sessions WHERE id_hash = ?")
-            .bind(id_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(session_from_row).transpose()
+        self.read(|c| {
+            stmt(c, "SELECT * FROM auth_sessions WHERE id_hash = ?")?.query_row([id_hash], session_from_row).optional()
+        })
     }
     async fn transition_session(
         &self,
@@ -348,111 +536,115 @@ impl Store for SqliteStore {
         from: SessionStatus,
         authorization: Option<&AuthorizationRecord>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
-            "UPDATE auth_sessions SET status = ?, subject = ?, claims = ?, granted_scopes = ?, auth_time = ?, remember = ? \
-             WHERE id_hash = ? AND status = ?",
-        )
-        .bind(s.status.as_str())
-        .bind(&s.subject)
-        .bind(json_text(&s.claims))
-        .bind(scopes::join(&s.granted_scopes))
-        .bind(s.auth_time)
-        .bind(s.remember as i64)
-        .bind(&s.id_hash)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        if let Some(a) = authorization {
-            sqlx::query(
-                "INSERT INTO authorizations (id, code_hash, client_id, redirect_uri, subject, scopes, claims, nonce, \
-                 code_challenge, auth_time, code_expires_at, code_used, revoked, created_at, expires_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&a.id)
-            .bind(&a.code_hash)
-            .bind(&a.client_id)
-            .bind(&a.redirect_uri)
-            .bind(&a.subject)
-            .bind(scopes::join(&a.scopes))
-            .bind(json_text(&a.claims))
-            .bind(&a.nonce)
-            .bind(&a.code_challenge)
-            .bind(a.auth_time)
-            .bind(a.code_expires_at)
-            .bind(a.code_used as i64)
-            .bind(a.revoked as i64)
-            .bind(a.created_at)
-            .bind(a.expires_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        self.write(|c| {
+            let tx = begin(c)?;
+            let n = stmt(
+                &tx,
+                "UPDATE auth_sessions SET status = ?, subject = ?, claims = ?, granted_scopes = ?, auth_time = ?, \
+                 remember = ? WHERE id_hash = ? AND status = ?",
+            )?
+            .execute(params![
+                s.status.as_str(),
+                s.subject,
+                json_text(&s.claims),
+                scopes::join(&s.granted_scopes),
+                s.auth_time,
+                s.remember,
+                s.id_hash,
+                from.as_str()
+            ])?;
+            if n != 1 {
+                return Ok(false); // dropping `tx` rolls back
+            }
+            if let Some(a) = authorization {
+                stmt(
+                    &tx,
+                    "INSERT INTO authorizations (id, code_hash, client_id, redirect_uri, subject, scopes, claims, nonce, \
+                     code_challenge, auth_time, code_expires_at, code_used, revoked, created_at, expires_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    a.id,
+                    a.code_hash,
+                    a.client_id,
+                    a.redirect_uri,
+                    a.subject,
+                    scopes::join(&a.scopes),
+                    json_text(&a.claims),
+                    a.nonce,
+                    a.code_challenge,
+                    a.auth_time,
+                    a.code_expires_at,
+                    a.code_used,
+                    a.revoked,
+                    a.created_at,
+                    a.expires_at
+                ])?;
+            }
+            commit(tx)?;
+            Ok(true)
+        })
     }
 
     async fn get_authorization_by_code(&self, code_hash: &str) -> Result<Option<AuthorizationRecord>> {
-        let row = sqlx::query("SELECT * FROM authorizations WHERE code_hash = ?")
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(authorization_from_row).transpose()
+        self.read(|c| {
+            stmt(c, "SELECT * FROM authorizations WHERE code_hash = ?")?
+                .query_row([code_hash], authorization_from_row)
+                .optional()
+        })
     }
     async fn get_authorization(&self, id: &str) -> Result<Option<AuthorizationRecord>> {
-        let row = sqlx::query("SELECT * FROM authorizations WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(authorization_from_row).transpose()
+        self.read(|c| {
+            stmt(c, "SELECT * FROM authorizations WHERE id = ?")?.query_row([id], authorization_from_row).optional()
+        })
     }
     async fn redeem_code(&self, id: &str, refresh: Option<&RefreshTokenRecord>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query("UPDATE authorizations SET code_used = 1 WHERE id = ? AND code_used = 0")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        if let Some(t) = refresh {
-            insert_refresh(&mut tx, t).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        self.write(|c| {
+            let tx = begin(c)?;
+            let n =
+                stmt(&tx, "UPDATE authorizations SET code_used = 1 WHERE id = ? AND code_used = 0")?.execute([id])?;
+            if n != 1 {
+                return Ok(false);
+            }
+            if let Some(t) = refresh {
+                insert_refresh(&tx, t)?;
+            }
+            commit(tx)?;
+            Ok(true)
+        })
     }
     async fn revoke_authorization(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE authorizations SET revoked = 1 WHERE id = ?").bind(id).execute(&self.pool).await?;
-        Ok(())
+        self.write(|c| {
+            stmt(c, "UPDATE authorizations SET revoked = 1 WHERE id = ?")?.execute([id])?;
+            Ok(())
+        })
     }
 
     async fn revoke_client_authorizations(&self, client_id: &str) -> Result<u64> {
-        let r = sqlx::query("UPDATE authorizations SET revoked = 1 WHERE client_id = ? AND revoked = 0")
-            .bind(client_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected())
+        self.write(|c| {
+            let n = stmt(c, "UPDATE authorizations SET revoked = 1 WHERE client_id = ? AND revoked = 0")?
+                .execute([client_id])?;
+            Ok(n as u64)
+        })
     }
 
     async fn revoke_subject_authorizations(&self, subject: &str, client_id: Option<&str>) -> Result<u64> {
-        let r = sqlx::query(
-            "UPDATE authorizations SET revoked = 1 WHERE subject = ? AND (? IS NULL OR client_id = ?) AND revoked = 0",
-        )
-        .bind(subject)
-        .bind(client_id)
-        .bind(client_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected())
+        self.write(|c| {
+            let n = stmt(
+                c,
+                "UPDATE authorizations SET revoked = 1 WHERE subject = ? AND (? IS NULL OR client_id = ?) AND revoked = 0",
+            )?
+            .execute(params![subject, client_id, client_id])?;
+            Ok(n as u64)
+        })
     }
 
     async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
-        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(refresh_from_row).transpose()
+        self.read(|c| {
+            stmt(c, "SELECT * FROM refresh_tokens WHERE token_hash = ?")?
+                .query_row([token_hash], refresh_from_row)
+                .optional()
+        })
     }
     async fn rotate_refresh_token(
         &self,
@@ -461,140 +653,122 @@ impl Store for SqliteStore {
         now: i64,
         authorization_expires_at: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL")
-            .bind(now)
-            .bind(old_hash)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        insert_refresh(&mut tx, new).await?;
-        sqlx::query("UPDATE authorizations SET expires_at = MAX(expires_at, ?) WHERE id = ?")
-            .bind(authorization_expires_at)
-            .bind(&new.authorization_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        self.write(|c| {
+            let tx = begin(c)?;
+            let n = stmt(&tx, "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL")?
+                .execute(params![now, old_hash])?;
+            if n != 1 {
+                return Ok(false);
+            }
+            insert_refresh(&tx, new)?;
+            stmt(&tx, "UPDATE authorizations SET expires_at = MAX(expires_at, ?) WHERE id = ?")?
+                .execute(params![authorization_expires_at, new.authorization_id])?;
+            commit(tx)?;
+            Ok(true)
+        })
     }
 
     async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()> {
-        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.write(|c| {
+            stmt(c, "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")?
+                .execute(params![jti, expires_at])?;
+            Ok(())
+        })
     }
     async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
-        let row =
-            sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = ?").bind(jti).fetch_optional(&self.pool).await?;
-        Ok(row.is_some())
+        self.read(|c| stmt(c, "SELECT 1 FROM revoked_tokens WHERE jti = ?")?.exists([jti]))
     }
 
     async fn upsert_grant(&self, g: &GrantRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO grants (subject, client_id, scopes, created_at, updated_at) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
-        )
-        .bind(&g.subject)
-        .bind(&g.client_id)
-        .bind(scopes::join(&g.scopes))
-        .bind(g.created_at)
-        .bind(g.updated_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write(|c| {
+            stmt(
+                c,
+                "INSERT INTO grants (subject, client_id, scopes, created_at, updated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+            )?
+            .execute(params![g.subject, g.client_id, scopes::join(&g.scopes), g.created_at, g.updated_at])?;
+            Ok(())
+        })
     }
     async fn get_grant(&self, subject: &str, client_id: &str) -> Result<Option<GrantRecord>> {
-        let row = sqlx::query("SELECT * FROM grants WHERE subject = ? AND client_id = ?")
-            .bind(subject)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(grant_from_row).transpose()
+        self.read(|c| {
+            stmt(c, "SELECT * FROM grants WHERE subject = ? AND client_id = ?")?
+                .query_row([subject, client_id], grant_from_row)
+                .optional()
+        })
     }
     async fn list_grants(&self, subject: &str) -> Result<Vec<GrantRecord>> {
-        let rows = sqlx::query("SELECT * FROM grants WHERE subject = ? ORDER BY created_at, client_id")
-            .bind(subject)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(grant_from_row).collect()
+        self.read(|c| {
+            stmt(c, "SELECT * FROM grants WHERE subject = ? ORDER BY created_at, client_id")?
+                .query_map([subject], grant_from_row)?
+                .collect()
+        })
     }
     async fn delete_grant(&self, subject: &str, client_id: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM grants WHERE subject = ? AND client_id = ?")
-            .bind(subject)
-            .bind(client_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        self.write(|c| {
+            Ok(stmt(c, "DELETE FROM grants WHERE subject = ? AND client_id = ?")?.execute([subject, client_id])? == 1)
+        })
     }
 
     async fn rotate_key(&self, old_kid: &str, new: &KeyRecord, now: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL")
-            .bind(now)
-            .bind(old_kid)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) VALUES (?, ?, ?, ?, NULL)",
-        )
-        .bind(&new.kid)
-        .bind(new.alg.as_str())
-        .bind(&new.private_der)
-        .bind(new.created_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        self.write(|c| {
+            let tx = begin(c)?;
+            let n = stmt(&tx, "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL")?
+                .execute(params![now, old_kid])?;
+            if n != 1 {
+                return Ok(false);
+            }
+            stmt(
+                &tx,
+                "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) VALUES (?, ?, ?, ?, NULL)",
+            )?
+            .execute(params![new.kid, new.alg.as_str(), new.private_der, new.created_at])?;
+            commit(tx)?;
+            Ok(true)
+        })
     }
     async fn delete_retired_keys(&self, before: i64) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected())
+        self.write(|c| {
+            let n = stmt(c, "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?")?
+                .execute([before])?;
+            Ok(n as u64)
+        })
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64> {
         let mut n = 0;
+        // One statement per write lock: a large purge must not hold the writer for long at once.
         for sql in [
             "DELETE FROM auth_sessions WHERE expires_at < ?",
             "DELETE FROM authorizations WHERE expires_at < ?",
             "DELETE FROM refresh_tokens WHERE expires_at < ?",
             "DELETE FROM revoked_tokens WHERE expires_at < ?",
         ] {
-            n += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
+            n += self.write(|c| stmt(c, sql)?.execute([now]))? as u64;
         }
         Ok(n)
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.closed.store(true, Ordering::Release);
+        self.readers.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 }
 
-async fn insert_refresh(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, t: &RefreshTokenRecord) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, authorization_id, client_id, scopes, created_at, expires_at, rotated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&t.token_hash)
-    .bind(&t.authorization_id)
-    .bind(&t.client_id)
-    .bind(scopes::join(&t.scopes))
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(t.rotated_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(matches!(parse_url("sqlite://a/b.db").unwrap().0, Target::File(p) if p == "a/b.db"));
+        assert!(matches!(parse_url("sqlite:///abs/b.db").unwrap().0, Target::File(p) if p == "/abs/b.db"));
+        assert!(matches!(parse_url("sqlite:b.db").unwrap().0, Target::File(p) if p == "b.db"));
+        assert!(matches!(parse_url("sqlite://my%20dir/b.db").unwrap().0, Target::File(p) if p == "my dir/b.db"));
+        assert!(matches!(parse_url("sqlite::memory:").unwrap().0, Target::Memory));
+        assert!(matches!(parse_url("sqlite://x.db?mode=memory").unwrap().0, Target::Memory));
+        assert!(parse_url("sqlite://x.db?cache=shared").is_err());
+        assert!(parse_url("postgres://x").is_err());
+    }
 }
