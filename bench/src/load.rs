@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::client::{BoxError, Conn, basic_auth, form};
+use crate::client::{BoxError, Conn, Reply, basic_auth, form};
 use crate::idtoken::{Jwks, check_id_token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,7 +49,8 @@ pub struct Target {
     pub issuer: String,
     api_key: String,
     client_id: String,
-    client_secret: String,
+    /// `Authorization: Basic …` of the bench client.
+    client_auth: String,
     redirect_uri: String,
     authorize_path: String,
     token_path: String,
@@ -90,12 +91,14 @@ impl Target {
             return Err(format!("creating the bench client answered {}: check the API key", created.status).into());
         }
         let created = created.json()?;
+        let client_id = created["client_id"].as_str().ok_or("no client_id")?.to_string();
+        let client_auth = basic_auth(&client_id, created["client_secret"].as_str().ok_or("no client_secret")?);
         let mut target = Target {
             addr,
             issuer: disco["issuer"].as_str().ok_or("no issuer")?.to_string(),
             api_key: api_key.to_string(),
-            client_id: created["client_id"].as_str().ok_or("no client_id")?.to_string(),
-            client_secret: created["client_secret"].as_str().ok_or("no client_secret")?.to_string(),
+            client_id,
+            client_auth,
             redirect_uri,
             authorize_path: path_of(&disco["authorization_endpoint"])?,
             token_path: path_of(&disco["token_endpoint"])?,
@@ -171,19 +174,7 @@ impl Target {
             ("redirect_uri", &self.redirect_uri),
             ("code_verifier", &verifier),
         ]);
-        let auth = basic_auth(&self.client_id, &self.client_secret);
-        let r = conn
-            .send(
-                Method::POST,
-                &self.token_path,
-                &[("authorization", &auth)],
-                Some(("application/x-www-form-urlencoded", body)),
-            )
-            .await?;
-        if r.status != StatusCode::OK {
-            return Err(format!("token answered {}: {}", r.status, String::from_utf8_lossy(&r.body)).into());
-        }
-        let tokens = r.json()?;
+        let tokens = self.token_request(conn, body).await?;
         let access_token = tokens["access_token"].as_str().ok_or("no access_token")?;
         if !tokens["token_type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
             return Err("token_type is not Bearer".into());
@@ -197,19 +188,7 @@ impl Target {
     }
 
     async fn client_credentials(&self, conn: &mut Conn) -> Result<(), BoxError> {
-        let auth = basic_auth(&self.client_id, &self.client_secret);
-        let r = conn
-            .send(
-                Method::POST,
-                &self.token_path,
-                &[("authorization", &auth)],
-                Some(("application/x-www-form-urlencoded", b"grant_type=client_credentials".to_vec())),
-            )
-            .await?;
-        if r.status != StatusCode::OK {
-            return Err(format!("token answered {}: {}", r.status, String::from_utf8_lossy(&r.body)).into());
-        }
-        let tokens = r.json()?;
+        let tokens = self.token_request(conn, b"grant_type=client_credentials".to_vec()).await?;
         if tokens["access_token"].as_str().is_none_or(|t| t.split('.').count() != 3) {
             return Err("no JWT access_token".into());
         }
@@ -217,17 +196,23 @@ impl Target {
     }
 
     async fn introspect(&self, conn: &mut Conn) -> Result<(), BoxError> {
-        let auth = basic_auth(&self.client_id, &self.client_secret);
         let body = form(&[("token", &self.access_token), ("token_type_hint", "access_token")]);
-        let r = conn
-            .send(
-                Method::POST,
-                &self.introspect_path,
-                &[("authorization", &auth)],
-                Some(("application/x-www-form-urlencoded", body)),
-            )
-            .await?;
-        expect_active(r)
+        expect_active(self.client_post(conn, &self.introspect_path, body).await?)
+    }
+
+    /// A form POST authenticated as the bench client.
+    async fn client_post(&self, conn: &mut Conn, path: &str, body: Vec<u8>) -> Result<Reply, BoxError> {
+        let auth = [("authorization", self.client_auth.as_str())];
+        conn.send(Method::POST, path, &auth, Some(("application/x-www-form-urlencoded", body))).await
+    }
+
+    /// A token request that must succeed; its JSON answer.
+    async fn token_request(&self, conn: &mut Conn, body: Vec<u8>) -> Result<Value, BoxError> {
+        let r = self.client_post(conn, &self.token_path, body).await?;
+        if r.status != StatusCode::OK {
+            return Err(format!("token answered {}: {}", r.status, String::from_utf8_lossy(&r.body)).into());
+        }
+        r.json()
     }
 
     async fn verify(&self, conn: &mut Conn) -> Result<(), BoxError> {
@@ -239,7 +224,7 @@ impl Target {
     }
 }
 
-fn expect_active(r: crate::client::Reply) -> Result<(), BoxError> {
+fn expect_active(r: Reply) -> Result<(), BoxError> {
     if r.status != StatusCode::OK {
         return Err(format!("introspection answered {}", r.status).into());
     }

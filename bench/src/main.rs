@@ -180,7 +180,7 @@ fn load(args: LoadArgs) -> Result<(), BoxError> {
         }
         if let Some(s) = sampler {
             let samples = s.join().unwrap_or_default();
-            let list: Vec<String> = samples.iter().map(|(t, m)| format!("{t:.0}s {m:.1}")).collect();
+            let list: Vec<String> = samples.iter().map(|(t, m)| format!("{t:.1}s {m:.1}")).collect();
             println!("  server RSS MiB: {}", list.join(", "));
         }
         println!();

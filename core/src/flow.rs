@@ -6,7 +6,6 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Params, Request, Response, append_query};
-use crate::pages;
 use crate::provider::Provider;
 use crate::scopes;
 use crate::secrets::{self, prefix};
@@ -108,29 +107,29 @@ impl Provider {
             "GET" => req.query.as_bytes(),
             "POST" if req.content_type_is("application/x-www-form-urlencoded") => &req.body[..],
             "POST" => {
-                return pages::error_page(400, "Invalid request", "The authorization request must be form-encoded.");
+                return self.error_page(400, "Invalid request", "The authorization request must be form-encoded.");
             }
             _ => {
                 return Response::oauth_error(&Error::new(ErrorKind::MethodNotAllowed, "use GET or POST"));
             }
         };
         let Ok(params) = Params::parse(raw) else {
-            return pages::error_page(400, "Invalid request", "The authorization request is malformed.");
+            return self.error_page(400, "Invalid request", "The authorization request is malformed.");
         };
         // Phase 1: until client and redirect URI are verified, nothing may redirect.
         let (client, redirect_uri) = match self.verify_client_and_redirect(&params).await {
             Ok(v) => v,
             Err(e) if e.kind() == ErrorKind::Storage => {
-                return pages::error_page(503, "Try again", e.message());
+                return self.error_page(503, "Try again", e.message());
             }
-            Err(e) => return pages::error_page(400, "This sign-in link is not valid", e.message()),
+            Err(e) => return self.error_page(400, "This sign-in link is not valid", e.message()),
         };
         // Phase 2: every other error goes back to the client.
         match self.open_session(req, &params, &client, &redirect_uri).await {
             Ok(resp) => resp,
             Err(RedirectError { error, state }) => {
                 if error.kind() == ErrorKind::Storage {
-                    return pages::error_page(503, "Try again", error.message());
+                    return self.error_page(503, "Try again", error.message());
                 }
                 Response::redirect(&self.error_redirect(&redirect_uri, &error, state.as_deref()))
             }

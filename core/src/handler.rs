@@ -8,7 +8,6 @@ use crate::clients::{ClientUpdate, NewClient};
 use crate::error::{Error, ErrorKind, Result};
 use crate::flow::{Approval, Denial};
 use crate::http::{MAX_BODY_BYTES, Request, Response, decode_path_segment};
-use crate::pages;
 use crate::provider::Provider;
 
 impl Provider {
@@ -61,7 +60,7 @@ impl Provider {
             (_, [".well-known", ..] | ["oauth2", ..]) => {
                 Response::oauth_error(&Error::new(ErrorKind::MethodNotAllowed, "method not allowed"))
             }
-            _ => pages::error_page(404, "Not found", "There is nothing here."),
+            _ => self.error_page(404, "Not found", "There is nothing here."),
         }
     }
 

@@ -41,8 +41,6 @@ pub struct Branding<'a> {
 }
 
 impl<'a> Branding<'a> {
-    pub const DEFAULT: Branding<'static> = Branding { name: "Connectivly", logo: None, accent: DEFAULT_ACCENT };
-
     pub fn of(config: &'a Config) -> Branding<'a> {
         Branding {
             name: &config.provider_name,
@@ -99,9 +97,11 @@ fn layout(title: &str, brand: &Branding<'_>, body: &str) -> String {
     )
 }
 
-/// A plain error page: used wherever redirecting to the client would be unsafe.
-pub fn error_page(status: u16, title: &str, message: &str) -> Response {
-    error_page_branded(status, &Branding::DEFAULT, title, message)
+impl crate::provider::Provider {
+    /// An error page in this provider's branding: used wherever redirecting to the client would be unsafe.
+    pub(crate) fn error_page(&self, status: u16, title: &str, message: &str) -> Response {
+        error_page_branded(status, &Branding::of(self.config()), title, message)
+    }
 }
 
 pub fn error_page_branded(status: u16, brand: &Branding<'_>, title: &str, message: &str) -> Response {

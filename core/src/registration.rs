@@ -88,7 +88,7 @@ impl Provider {
     /// `POST /oauth2/register` and `GET|PUT|DELETE /oauth2/register/{client_id}`.
     pub(crate) async fn registration_endpoint(&self, req: &Request, client_id: Option<&str>) -> Response {
         let Some(initial) = self.config().registration_token.as_deref() else {
-            return crate::pages::error_page(404, "Not found", "Dynamic client registration is not enabled.");
+            return self.error_page(404, "Not found", "Dynamic client registration is not enabled.");
         };
         let token = match bearer_token(req) {
             Ok(t) => t,
