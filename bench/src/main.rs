@@ -78,8 +78,17 @@ struct LoadArgs {
     rss_samples: u32,
 }
 
-fn main() -> Result<(), BoxError> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("connectivly-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), BoxError> {
     match cli.command {
         Command::Sign { seconds } => {
             println!("{:<6} {:>12} {:>12}", "alg", "sign", "verify");
