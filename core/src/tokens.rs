@@ -182,19 +182,12 @@ impl Provider {
         let key = crate::token_cache::key(token);
         let epoch = cache.epoch();
         let info = match cache.get(&key, crate::time::now()) {
-            Cached::Fresh(info) => info,
-            Cached::Stale(info) => {
-                self.check_not_revoked(&info).await?;
-                cache.put(key, &info, epoch);
-                info
-            }
-            Cached::Miss => {
-                let info = self.verify_signed_access_token(token).await?;
-                self.check_not_revoked(&info).await?;
-                cache.put(key, &info, epoch);
-                info
-            }
+            Cached::Fresh(info) => return with_scopes(info, required_scopes),
+            Cached::Stale(info) => info,
+            Cached::Miss => self.verify_signed_access_token(token).await?,
         };
+        self.check_not_revoked(&info).await?;
+        cache.put(key, &info, epoch);
         with_scopes(info, required_scopes)
     }
 
