@@ -28,16 +28,8 @@ async fn a_thousand_redemptions_of_one_code_and_one_refresh_token() {
     for env in envs().await {
         let client = env.client(false).await;
         let (id, secret) = (client.client.client_id.clone(), client.client_secret.clone().unwrap());
-        let mut a = approval("u");
-        a["skip_consent"] = json!(true);
         let url = authorize_url(&id, &[]).replace("scope=openid+profile+email", "scope=openid+offline_access");
-        let sid = Browser::default().start(&env, &url).await;
-        let loc = env.api("POST", &format!("/api/auth_session/{sid}/approve"), Some(a)).await.body_json().unwrap()
-            ["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let code = q(&loc, "code").unwrap();
+        let code = q(&approved(&env, &url).await, "code").unwrap();
 
         let results = storm(&env, 1000, || {
             Request::new("POST", "/oauth2/token")
@@ -57,14 +49,7 @@ async fn a_thousand_redemptions_of_one_code_and_one_refresh_token() {
         assert!(env.provider.verify_access_token(at, &[]).await.is_err(), "[{}]", env.kind);
 
         // A fresh family for the refresh storm.
-        let mut a = approval("u");
-        a["skip_consent"] = json!(true);
-        let sid = Browser::default().start(&env, &url).await;
-        let loc = env.api("POST", &format!("/api/auth_session/{sid}/approve"), Some(a)).await.body_json().unwrap()
-            ["redirect_uri"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let loc = approved(&env, &url).await;
         let t = env
             .token(
                 &client,
@@ -155,4 +140,14 @@ async fn secret_rotation_racing_token_requests() {
             .await;
         assert_eq!(r.status, 401);
     }
+}
+
+/// Starts a session at `url` and has the host approve it with consent skipped; the client redirect
+/// carrying the code.
+async fn approved(env: &Env, url: &str) -> String {
+    let mut a = approval("u");
+    a["skip_consent"] = json!(true);
+    let sid = Browser::default().start(env, url).await;
+    let r = env.api("POST", &format!("/api/auth_session/{sid}/approve"), Some(a)).await;
+    r.body_json().unwrap()["redirect_uri"].as_str().unwrap().to_string()
 }
