@@ -500,6 +500,7 @@ class Provider extends HostApi {
       'accentColor',
       'scopes',
       'signingAlg',
+      'accessTokenSigningAlg',
       'audience',
       'sessionTtl',
       'codeTtl',

@@ -33,12 +33,12 @@ impl Scenario {
             Scenario::Verify => "access-token verifications (host API)",
         }
     }
-    /// Signatures the server makes per iteration.
-    pub fn signatures(self) -> u32 {
+    /// Signatures the server makes per iteration: (ID tokens, access tokens).
+    pub fn signatures(self) -> (u32, u32) {
         match self {
-            Scenario::Flow => 2,
-            Scenario::ClientCredentials => 1,
-            Scenario::Introspect | Scenario::Verify => 0,
+            Scenario::Flow => (1, 1),
+            Scenario::ClientCredentials => (0, 1),
+            Scenario::Introspect | Scenario::Verify => (0, 0),
         }
     }
 }

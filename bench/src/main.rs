@@ -67,9 +67,13 @@ struct LoadArgs {
     /// Unmeasured seconds before each scenario.
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
-    /// Signing algorithm of a server started with `--server`.
+    /// Signing algorithm of a server started with `--server` (ID tokens, and access tokens unless
+    /// `--access-token-alg` says otherwise).
     #[arg(long, default_value = "RS256")]
     alg: String,
+    /// `CONNECTIVLY_ACCESS_TOKEN_SIGNING_ALG` of a server started with `--server` (default: `--alg`).
+    #[arg(long)]
+    access_token_alg: Option<String>,
     /// `CONNECTIVLY_LOG` of a server started with `--server` (its log goes to a file).
     #[arg(long, default_value = "info")]
     server_log: String,
@@ -112,7 +116,7 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, BoxError> {
 
 fn load(args: LoadArgs) -> Result<(), BoxError> {
     let spawned = match &args.server {
-        Some(bin) => Some(server::Spawned::start(bin, &args.alg, &args.server_log)?),
+        Some(bin) => Some(server::Spawned::start(bin, &args.alg, args.access_token_alg.as_deref(), &args.server_log)?),
         None => None,
     };
     let (addr, api_key): (SocketAddr, String) = match (&spawned, &args.url) {
@@ -131,10 +135,20 @@ fn load(args: LoadArgs) -> Result<(), BoxError> {
     };
     let pid = spawned.as_ref().map(|s| s.pid());
     // The signing floor is measured before the load, on a quiet machine.
-    let floor = spawned.as_ref().map(|_| signing::cost(&args.alg, Duration::from_millis(500)).0);
+    let at_alg = args.access_token_alg.clone().unwrap_or_else(|| args.alg.clone());
+    let floor = spawned.as_ref().map(|_| {
+        let id = signing::cost(&args.alg, Duration::from_millis(500)).0;
+        let at = if at_alg == args.alg { id } else { signing::cost(&at_alg, Duration::from_millis(500)).0 };
+        (id, at)
+    });
     if let Some(pid) = pid {
         std::thread::sleep(Duration::from_secs(1));
-        println!("server: {} (pid {pid}), {} signing, SQLite file", args.server.as_ref().unwrap().display(), args.alg);
+        let algs = if at_alg == args.alg {
+            args.alg.clone()
+        } else {
+            format!("{} ID tokens, {at_alg} access tokens", args.alg)
+        };
+        println!("server: {} (pid {pid}), {algs}, SQLite file", args.server.as_ref().unwrap().display());
         println!("server RSS idle: {:.1} MiB", server::rss_mib(pid).unwrap_or(f64::NAN));
     }
     // One core for the load generator: it must not starve the server it measures.
@@ -175,13 +189,18 @@ fn load(args: LoadArgs) -> Result<(), BoxError> {
             let share = args.duration / (args.duration + args.warmup);
             let per_op = Duration::from_secs_f64((after - before) * share / outcome.ok.max(1) as f64);
             print!("  server CPU per operation {}", fmt_us(per_op));
-            if let Some(floor) = floor.filter(|_| scenario.signatures() > 0) {
-                let signing = floor * scenario.signatures();
+            let (ids, ats) = scenario.signatures();
+            if let Some((id_floor, at_floor)) = floor.filter(|_| ids + ats > 0) {
+                let signing = id_floor * ids + at_floor * ats;
+                let what: Vec<String> = [(ids, &args.alg), (ats, &at_alg)]
+                    .iter()
+                    .filter(|(n, _)| *n > 0)
+                    .map(|(n, alg)| format!("{n}× {alg}"))
+                    .collect();
                 print!(
-                    "   pure signing {} ({}× {})   ratio {:.2}",
+                    "   pure signing {} ({})   ratio {:.2}",
                     fmt_us(signing),
-                    scenario.signatures(),
-                    args.alg,
+                    what.join(" + "),
                     per_op.as_secs_f64() / signing.as_secs_f64()
                 );
             }

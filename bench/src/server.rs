@@ -20,7 +20,7 @@ pub struct Spawned {
 const TICKS_PER_SEC: f64 = 100.0;
 
 impl Spawned {
-    pub fn start(binary: &Path, alg: &str, log: &str) -> Result<Spawned, BoxError> {
+    pub fn start(binary: &Path, alg: &str, access_token_alg: Option<&str>, log: &str) -> Result<Spawned, BoxError> {
         // Absolute, because the server runs in its own temporary directory.
         let binary = std::fs::canonicalize(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
         let dir = tempfile::tempdir()?;
@@ -35,6 +35,7 @@ impl Spawned {
             .env("CONNECTIVLY_REDIRECT_URL", "http://127.0.0.1:9/login")
             .env("CONNECTIVLY_DATABASE_URL", format!("sqlite://{}", dir.path().join("bench.db").display()))
             .env("CONNECTIVLY_SIGNING_ALG", alg)
+            .envs(access_token_alg.map(|a| ("CONNECTIVLY_ACCESS_TOKEN_SIGNING_ALG", a)))
             .env("CONNECTIVLY_LOG", log)
             .current_dir(dir.path())
             .stdin(Stdio::null())

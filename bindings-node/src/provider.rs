@@ -466,6 +466,7 @@ fn config(o: ProviderOptions) -> connectivly::Result<Config> {
     if let Some(alg) = o.signing_alg {
         cfg.signing_alg = SigningAlg::parse(&alg)?;
     }
+    cfg.access_token_signing_alg = o.access_token_signing_alg.as_deref().map(SigningAlg::parse).transpose()?;
     cfg.audience = o.audience;
     cfg.session_ttl = o.session_ttl.unwrap_or(cfg.session_ttl);
     cfg.code_ttl = o.code_ttl.unwrap_or(cfg.code_ttl);

@@ -31,6 +31,8 @@ pub struct ProviderOptions {
     pub scopes: Option<HashMap<String, String>>,
     /// `RS256` (default), `ES256` or `EdDSA`.
     pub signing_alg: Option<String>,
+    /// Signs access tokens when it should differ from `signingAlg` (e.g. RS256 ID tokens, ES256 access tokens).
+    pub access_token_signing_alg: Option<String>,
     /// `aud` of access tokens (default: the issuer).
     pub audience: Option<String>,
     /// Seconds from `/authorize` to approval and consent (default 900).

@@ -167,6 +167,7 @@ test('errors are classes with stable codes', async (t) => {
   for (const options of [
     { issuer: 'not a url', loginUrl: '/login', database: 'memory:' },
     { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', signingAlg: 'HS256' },
+    { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', accessTokenSigningAlg: 'HS256' },
     { issuer: 'https://id.example.com', loginUrl: '/login', database: 'mysql://x' },
     { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', codeTtl: 0 },
     { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', accentColor: 'red' },
@@ -332,4 +333,27 @@ test('requireToken reads a form-body token; express() refuses a wrong mount path
   assert.match(err.message, /before any body parser/);
   r = await fetch(`${parsedUrl}/.well-known/jwks.json`);
   assert.equal(r.status, 200, 'requests without a body are fine');
+});
+
+test('access tokens can be signed with their own algorithm', async (t) => {
+  const provider = await open(t, { accessTokenSigningAlg: 'ES256' });
+  const created = await provider.createClient({ name: 'Photo Printer', redirectUris: [REDIRECT] });
+  const target = await provider.approve(await start(provider, created.clientId), { user: 'ann', skipConsent: true });
+  const r = await provider.handle({
+    method: 'POST',
+    path: '/oauth2/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: query(target).code,
+      redirect_uri: REDIRECT,
+      client_id: created.clientId,
+      client_secret: created.clientSecret,
+    }).toString(),
+  });
+  const tokens = JSON.parse(r.body.toString());
+  const alg = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString()).alg;
+  assert.equal(alg(tokens.access_token), 'ES256');
+  assert.equal(alg(tokens.id_token), 'RS256');
+  assert.equal((await provider.verifyAccessToken(tokens.access_token)).sub, 'ann');
 });

@@ -324,7 +324,7 @@ pub struct Provider {
 #[pymethods]
 impl Provider {
     #[new]
-    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), api_key=None, provider_name=None, provider_logo_uri=None, accent_color=None, scopes=None, signing_alg="RS256", audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None, registration_token=None))]
+    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), api_key=None, provider_name=None, provider_logo_uri=None, accent_color=None, scopes=None, signing_alg="RS256", access_token_signing_alg=None, audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None, registration_token=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -337,6 +337,7 @@ impl Provider {
         accent_color: Option<String>,
         scopes: Option<std::collections::BTreeMap<String, String>>,
         signing_alg: &str,
+        access_token_signing_alg: Option<&str>,
         audience: Option<String>,
         session_ttl: Option<i64>,
         code_ttl: Option<i64>,
@@ -360,6 +361,7 @@ impl Provider {
         }
         cfg.scopes = scopes.unwrap_or_default().into_iter().map(|(n, d)| ScopeDef::new(n, d)).collect();
         cfg.signing_alg = SigningAlg::parse(signing_alg).map_err(to_py)?;
+        cfg.access_token_signing_alg = access_token_signing_alg.map(SigningAlg::parse).transpose().map_err(to_py)?;
         cfg.audience = audience;
         cfg.session_ttl = session_ttl.unwrap_or(cfg.session_ttl);
         cfg.code_ttl = code_ttl.unwrap_or(cfg.code_ttl);

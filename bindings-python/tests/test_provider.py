@@ -129,6 +129,8 @@ def test_bad_configuration_raises_config_error(tmp_path: Any) -> None:
     with pytest.raises(ConfigError):
         Provider("https://id.example.com", "/login", database="memory:", signing_alg="HS256")
     with pytest.raises(ConfigError):
+        Provider("https://id.example.com", "/login", database="memory:", access_token_signing_alg="HS256")
+    with pytest.raises(ConfigError):
         Provider("https://id.example.com", "/login", database="mysql://x")
     with pytest.raises(ConfigError):
         Provider("https://id.example.com", "/login", database="memory:", code_ttl=0)
@@ -178,3 +180,27 @@ def test_many_threads_share_one_provider(provider: Any) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(race, range(16)))
     assert results.count("ok") == 1 and results.count("lost") == 15
+
+
+def test_access_tokens_can_have_their_own_algorithm(db_url: str) -> None:
+    import base64
+    import json
+
+    p = Provider("https://id.example.com", "https://app.example.com/connectivly", database=db_url,
+                 access_token_signing_alg="EdDSA")
+    try:
+        created = p.create_client("Photo Printer", [REDIRECT])
+        code = query(p.approve(start(p, created.client_id), "ann", skip_consent=True))["code"]
+        r = p.handle("POST", "/oauth2/token", "", [("content-type", "application/x-www-form-urlencoded")],
+                     f"grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb"
+                     f"&client_id={created.client_id}&client_secret={created.client_secret}".encode())
+        tokens = json.loads(r.body)
+
+        def alg(jwt: str) -> str:
+            head = jwt.split(".")[0]
+            return str(json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["alg"])
+
+        assert alg(tokens["access_token"]) == "EdDSA" and alg(tokens["id_token"]) == "RS256"
+        assert p.verify_access_token(tokens["access_token"]).sub == "ann"
+    finally:
+        p.close()

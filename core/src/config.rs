@@ -33,8 +33,13 @@ pub struct Config {
     pub accent_color: String,
     /// Host-defined scopes, in addition to the built-in `openid`, `profile`, `email`, `offline_access`.
     pub scopes: Vec<ScopeDef>,
-    /// The algorithm that signs ID and access tokens.
+    /// The algorithm that signs ID tokens, and access tokens unless `access_token_signing_alg` says otherwise.
     pub signing_alg: SigningAlg,
+    /// The algorithm that signs access tokens (RFC 9068 JWTs), when it should differ from `signing_alg`.
+    /// Access tokens are checked by this provider (or by resource servers through the JWKS), not by
+    /// every client, so a provider can keep RS256 ID tokens for compatibility and sign access tokens
+    /// with ES256 or EdDSA, many times cheaper.
+    pub access_token_signing_alg: Option<SigningAlg>,
     /// `aud` of access tokens; defaults to the issuer.
     pub audience: Option<String>,
     /// How long a browser has from `/authorize` to approval and consent (seconds).
@@ -79,6 +84,7 @@ impl Config {
             accent_color: DEFAULT_ACCENT.into(),
             scopes: Vec::new(),
             signing_alg: SigningAlg::RS256,
+            access_token_signing_alg: None,
             audience: None,
             session_ttl: 15 * 60,
             code_ttl: 60,
@@ -171,6 +177,11 @@ impl Config {
 
     pub fn audience(&self) -> &str {
         self.audience.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// The algorithm access tokens are signed with.
+    pub fn access_token_alg(&self) -> SigningAlg {
+        self.access_token_signing_alg.unwrap_or(self.signing_alg)
     }
 
     /// Whether cookies must carry `Secure`.

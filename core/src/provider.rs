@@ -100,7 +100,10 @@ impl Provider {
     /// Readiness: the store answers and signing keys are loaded.
     pub async fn ready(&self) -> Result<()> {
         self.inner.store.get_setting(SETTING_API_KEY_HASH).await?;
-        if self.keys().signing_key(self.inner.config.signing_alg).is_none() {
+        let cfg = &self.inner.config;
+        if self.keys().signing_key(cfg.signing_alg).is_none()
+            || self.keys().signing_key(cfg.access_token_alg()).is_none()
+        {
             return Err(Error::internal("no signing key is loaded"));
         }
         Ok(())
@@ -353,13 +356,15 @@ impl Provider {
     }
 }
 
-/// Loads the keys, creating what is missing: one for the configured algorithm, and always one for
-/// RS256, which OpenID Connect requires every provider to support.
+/// Loads the keys, creating what is missing: one for each configured algorithm (ID tokens, access
+/// tokens), and always one for RS256, which OpenID Connect requires every provider to support.
 async fn load_or_create_keys(store: &dyn Store, config: &Config) -> Result<KeySet> {
     let mut records = store.list_keys().await?;
     let mut needed = vec![config.signing_alg];
-    if config.signing_alg != SigningAlg::RS256 {
-        needed.push(SigningAlg::RS256);
+    for alg in [config.access_token_alg(), SigningAlg::RS256] {
+        if !needed.contains(&alg) {
+            needed.push(alg);
+        }
     }
     let mut created = false;
     for alg in needed {

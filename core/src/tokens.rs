@@ -128,7 +128,7 @@ impl Provider {
     ) -> Result<(String, i64)> {
         let cfg = self.config();
         let keys = self.keys();
-        let key = keys.signing_key(cfg.signing_alg).ok_or_else(|| Error::internal("no signing key"))?;
+        let key = keys.signing_key(cfg.access_token_alg()).ok_or_else(|| Error::internal("no signing key"))?;
         let now = crate::time::now();
         let mut claims = json!({
             "iss": cfg.issuer,

@@ -521,3 +521,60 @@ async fn a_revocation_by_another_instance_is_seen_within_the_recheck_interval() 
     let e = a.verify_access_token(at, &[]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidToken);
 }
+
+#[tokio::test]
+async fn access_tokens_can_have_their_own_signing_algorithm() {
+    for kind in ["memory", "sqlite"] {
+        let env = env_with(kind, |c| c.access_token_signing_alg = Some(connectivly::SigningAlg::ES256)).await;
+        let client = env.client(false).await;
+        let t = tokens_for(&env, &client, &offline()).await;
+        let (at, idt) = (t["access_token"].as_str().unwrap(), t["id_token"].as_str().unwrap());
+        assert_eq!(jwt_header(at)["alg"], "ES256", "{kind}");
+        assert_eq!(jwt_header(idt)["alg"], "RS256", "{kind}: ID tokens keep the provider's signing_alg");
+        // at_hash follows the ID token's algorithm (SHA-256 for RS256), whatever signed the access token.
+        use base64::Engine;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, at.as_bytes());
+        let digest = digest.as_ref();
+        let want = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
+        assert_eq!(jwt_claims(idt)["at_hash"], want.as_str(), "{kind}");
+        assert_eq!(env.provider.verify_access_token(at, &[]).await.unwrap().sub, "u1");
+
+        // The refresh and client_credentials grants sign with it too.
+        let refreshed = env
+            .token(&client, &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())])
+            .await
+            .body_json()
+            .unwrap();
+        let rat = refreshed["access_token"].as_str().unwrap();
+        assert_eq!(jwt_header(rat)["alg"], "ES256");
+        assert!(env.provider.verify_access_token(rat, &[]).await.is_ok());
+        let svc = env
+            .provider
+            .create_client(connectivly::NewClient {
+                name: "Backend".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                allowed_scopes: Some(vec!["photos:read".into()]),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let cc_pairs = [("grant_type", "client_credentials"), ("scope", "photos:read")];
+        let cc_token =
+            env.token(&svc, &cc_pairs).await.body_json().unwrap()["access_token"].as_str().unwrap().to_string();
+        assert_eq!(jwt_header(&cc_token)["alg"], "ES256");
+
+        // Both keys are published; a rotation replaces both, and tokens of the old keys still verify.
+        let jwks = env.call(connectivly::Request::new("GET", "/.well-known/jwks.json")).await.body_json().unwrap();
+        let before: Vec<String> =
+            jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().into()).collect();
+        assert!(before.iter().any(|k| k.starts_with("es256-")) && before.iter().any(|k| k.starts_with("rs256-")));
+        let new = env.provider.rotate_keys().await.unwrap();
+        let mut algs: Vec<String> = new.iter().map(|k| k.alg.clone()).collect();
+        algs.sort();
+        assert_eq!(algs, ["ES256", "RS256"]);
+        assert!(env.provider.verify_access_token(rat, &[]).await.is_ok());
+        let after = env.token(&svc, &cc_pairs).await.body_json().unwrap()["access_token"].as_str().unwrap().to_string();
+        let kid = jwt_header(&after)["kid"].as_str().unwrap().to_string();
+        assert!(!before.contains(&kid) && kid.starts_with("es256-"), "{kid}");
+    }
+}

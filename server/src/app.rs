@@ -58,9 +58,7 @@ fn request_id(headers: &axum::http::HeaderMap) -> String {
             !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         })
         .map(str::to_string)
-        .unwrap_or_else(|| {
-            connectivly::secrets::random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect::<String>()
-        })
+        .unwrap_or_else(|| format!("{:016x}", u64::from_ne_bytes(connectivly::secrets::random_bytes::<8>())))
 }
 
 async fn handle(State(provider): State<Provider>, req: Request) -> Response {

@@ -55,6 +55,7 @@ const FILE_KEYS: &[&str] = &[
     "provider_logo_uri",
     "accent_color",
     "signing_alg",
+    "access_token_signing_alg",
     "audience",
     "session_ttl",
     "code_ttl",
@@ -116,6 +117,10 @@ pub fn config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
         let default = PathBuf::from("connectivly.toml");
         default.exists().then_some(default)
     })
+}
+
+fn algorithm(name: &str, value: &str) -> Result<SigningAlg> {
+    SigningAlg::parse(value.trim()).map_err(|e| Error::config(format!("CONNECTIVLY_{name}: {}", e.message())))
 }
 
 fn seconds(name: &str, default: i64) -> Result<i64> {
@@ -192,7 +197,10 @@ impl Settings {
             core.accent_color = c.trim().to_string();
         }
         if let Some(a) = var("SIGNING_ALG") {
-            core.signing_alg = SigningAlg::parse(a.trim())?;
+            core.signing_alg = algorithm("SIGNING_ALG", &a)?;
+        }
+        if let Some(a) = var("ACCESS_TOKEN_SIGNING_ALG") {
+            core.access_token_signing_alg = Some(algorithm("ACCESS_TOKEN_SIGNING_ALG", &a)?);
         }
         core.audience = var("AUDIENCE");
         core.session_ttl = seconds("SESSION_TTL", core.session_ttl)?;

@@ -92,6 +92,32 @@ def test_selectable_signing_algorithm(make_server, alg):
     assert any(k["alg"] == "RS256" for k in keys), [k["alg"] for k in keys]
 
 
+def test_access_tokens_can_be_signed_with_another_algorithm(make_server):
+    # RS256 ID tokens for every client, EdDSA access tokens for the provider and resource servers.
+    srv = make_server({"CONNECTIVLY_ACCESS_TOKEN_SIGNING_ALG": "EdDSA"})
+    c1 = srv.clients[0]
+    flow = run_flow(srv, Browser(srv), c1.client_id)
+    tok = exchange(srv, c1, flow).json()
+    jwks = JsonWebKey.import_key_set(srv.jwks())
+    idt = JsonWebToken(["RS256"]).decode(tok["id_token"], jwks)
+    idt.validate(leeway=5)
+    assert idt["nonce"] == flow.nonce
+    at = JsonWebToken(["EdDSA"]).decode(tok["access_token"], jwks)
+    at.validate(leeway=5)
+    assert at.header["alg"] == "EdDSA" and at.header["typ"] == "at+jwt"
+    assert srv.userinfo(tok["access_token"]).status_code == 200
+    algs = {k["alg"] for k in srv.jwks()["keys"]}
+    assert {"RS256", "EdDSA"} <= algs, algs
+    assert "RS256" in srv.discovery()["id_token_signing_alg_values_supported"]
+
+
+def test_unknown_access_token_algorithm_is_refused(make_server):
+    srv = make_server({"CONNECTIVLY_ACCESS_TOKEN_SIGNING_ALG": "HS256"}, start=False)
+    with pytest.raises(RuntimeError) as e:
+        srv.start(timeout=20)
+    assert "CONNECTIVLY_ACCESS_TOKEN_SIGNING_ALG" in str(e.value) and "HS256" in str(e.value)
+
+
 def test_two_processes_share_one_sqlite_file(make_server):
     a = make_server()
     b_srv = make_server({"CONNECTIVLY_ISSUER": a.issuer}, start=False)

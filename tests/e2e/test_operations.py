@@ -66,6 +66,17 @@ def test_json_logs_parse_line_by_line_with_request_ids(make_server):
     assert inner, "core log lines carry the request id"
 
 
+def test_plain_logs_to_a_file_carry_no_colour_codes(make_server):
+    server = make_server({"CONNECTIVLY_LOG": "info"})
+    r = requests.get(server.url("/.well-known/jwks.json"), timeout=HTTP_TIMEOUT)
+    generated = r.headers["x-request-id"]
+    assert len(generated) == 16 and all(c in "0123456789abcdef" for c in generated), generated
+    server.stop()
+    text = server.stderr_text()
+    assert "request" in text and generated in text, text[-2000:]
+    assert "\x1b[" not in text, "ANSI escapes in a log file"
+
+
 def test_cors_for_browser_clients_only_on_public_endpoints(server):
     good, evil = "http://localhost:5000", "https://evil.example"
     token_url = server.discovery()["token_endpoint"]

@@ -257,6 +257,7 @@ class Provider(HostApi):
         accent_color: Optional[str] = None,
         scopes: Optional[Mapping[str, str]] = None,
         signing_alg: str = "RS256",
+        access_token_signing_alg: Optional[str] = None,
         audience: Optional[str] = None,
         session_ttl: Optional[int] = None,
         code_ttl: Optional[int] = None,
