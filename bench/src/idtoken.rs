@@ -2,17 +2,18 @@
 //! issuer, audience, nonce, expiry and `at_hash`. Independent of the core's own JWT code on purpose,
 //! so the bench cannot agree with a bug it shares.
 
-use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::Value;
 
 use crate::client::BoxError;
 
+/// EC and Ed25519 keys are parsed once, as a client library caches the keys it imported.
 pub enum PublicKey {
     Rsa { n: Vec<u8>, e: Vec<u8> },
-    P256(Vec<u8>),
-    Ed25519(Vec<u8>),
+    P256(ParsedPublicKey),
+    Ed25519(ParsedPublicKey),
 }
 
 pub struct Jwks {
@@ -33,9 +34,11 @@ impl Jwks {
                     let mut point = vec![4u8];
                     point.extend(field("x")?);
                     point.extend(field("y")?);
-                    PublicKey::P256(point)
+                    PublicKey::P256(ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)?)
                 }
-                (Some("OKP"), Some("Ed25519")) => PublicKey::Ed25519(field("x")?),
+                (Some("OKP"), Some("Ed25519")) => {
+                    PublicKey::Ed25519(ParsedPublicKey::new(&signature::ED25519, field("x")?)?)
+                }
                 _ => continue,
             };
             keys.push((kid, key));
@@ -58,11 +61,8 @@ impl Jwks {
             (PublicKey::Rsa { n, e }, Some("RS256")) => {
                 RsaPublicKeyComponents { n, e }.verify(&signature::RSA_PKCS1_2048_8192_SHA256, signed, &sig).is_ok()
             }
-            (PublicKey::P256(point), Some("ES256")) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).verify(signed, &sig).is_ok()
-            }
-            (PublicKey::Ed25519(x), Some("EdDSA")) => {
-                UnparsedPublicKey::new(&signature::ED25519, x).verify(signed, &sig).is_ok()
+            (PublicKey::P256(key), Some("ES256")) | (PublicKey::Ed25519(key), Some("EdDSA")) => {
+                key.verify_sig(signed, &sig).is_ok()
             }
             _ => false,
         };

@@ -10,7 +10,7 @@ use napi_derive::napi;
 
 use crate::clients::{ClientUpdateOptions, NewClientOptions};
 use crate::errors;
-use crate::runtime::promise;
+use crate::runtime::{promise, promise_now_or_later};
 use crate::types::{
     ApproveOptions, AuthSession, Client, CreatedClient, DenyOptions, Grant, HttpRequest, HttpResponse, Introspection,
     KeyInfo, Protected, ProviderOptions, TokenInfo,
@@ -59,9 +59,22 @@ impl HostApi {
         self.lock().local.clone().ok_or_else(closed)
     }
 
+    /// The Promise of a read: tried on this thread first when the provider is embedded (its stores
+    /// answer reads without waiting, see [`promise_now_or_later`]); a `RemoteProvider` always goes
+    /// through the runtime, since its reads are HTTP requests.
+    fn read<'env, T, V, F, C>(&self, env: &'env Env, fut: F, convert: C) -> Result<PromiseRaw<'env, V>>
+    where
+        T: Send + 'static,
+        V: napi::bindgen_prelude::ToNapiValue,
+        F: std::future::Future<Output = connectivly::Result<T>> + Send + 'static,
+        C: FnOnce(T) -> V + 'static,
+    {
+        if self.lock().local.is_some() { promise_now_or_later(env, fut, convert) } else { promise(env, fut, convert) }
+    }
+
     pub fn auth_session<'env>(&self, env: &'env Env, session_id: String) -> Result<PromiseRaw<'env, AuthSession>> {
         let api = self.api();
-        promise(env, async move { api?.auth_session(&session_id).await }, AuthSession::from)
+        self.read(env, async move { api?.auth_session(&session_id).await }, AuthSession::from)
     }
 
     pub fn approve<'env>(
@@ -94,7 +107,7 @@ impl HostApi {
     ) -> Result<PromiseRaw<'env, TokenInfo>> {
         let api = self.api();
         let scopes = scopes.unwrap_or_default();
-        promise(
+        self.read(
             env,
             async move {
                 let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -106,7 +119,7 @@ impl HostApi {
 
     pub fn introspect<'env>(&self, env: &'env Env, token: String) -> Result<PromiseRaw<'env, Introspection>> {
         let api = self.api();
-        promise(env, async move { api?.introspect(&token).await }, Introspection::from)
+        self.read(env, async move { api?.introspect(&token).await }, Introspection::from)
     }
 
     pub fn protect<'env>(
@@ -120,7 +133,7 @@ impl HostApi {
         let api = self.api();
         let req = request(&method, "/".into(), String::new(), headers, body.map(<[u8]>::to_vec).unwrap_or_default());
         let scopes = scopes.unwrap_or_default();
-        promise(
+        self.read(
             env,
             async move {
                 let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();

@@ -12,7 +12,7 @@ use crate::keys::SigningAlg;
 use crate::provider::Provider;
 use crate::scopes;
 use crate::secrets;
-use crate::store::AuthorizationRecord;
+use crate::store::{AuthorizationRecord, TokenOrigin};
 use crate::token_cache::Cached;
 
 /// What a verified access token says.
@@ -252,21 +252,13 @@ impl Provider {
     /// The store's word on revocation: the token's jti, its authorization, or (client_credentials)
     /// its client.
     async fn check_not_revoked(&self, info: &TokenInfo) -> Result<()> {
-        let invalid = |m: &str| Error::invalid_token(m.to_string());
-        let str_claim = |k: &str| info.claims.get(k).and_then(Value::as_str);
-        if self.store().is_jti_revoked(&info.jti).await? {
-            return Err(invalid("the token has been revoked"));
-        }
-        match str_claim("gid") {
-            Some(gid) => match self.store().get_authorization(gid).await? {
-                Some(a) if !a.revoked => {}
-                _ => return Err(invalid("the token has been revoked")),
-            },
+        let origin = match info.claims.get("gid").and_then(Value::as_str) {
+            Some(gid) => TokenOrigin::Grant(gid),
             // A client's own token (client_credentials): revoked with or by its client.
-            None => match self.store().get_client(&info.client_id).await? {
-                Some(c) if c.tokens_revoked_before.is_none_or(|t| info.iat > t) => {}
-                _ => return Err(invalid("the token has been revoked")),
-            },
+            None => TokenOrigin::Client { client_id: &info.client_id, issued_at: info.iat },
+        };
+        if self.store().access_token_revoked(&info.jti, origin).await? {
+            return Err(Error::invalid_token("the token has been revoked"));
         }
         Ok(())
     }

@@ -578,3 +578,99 @@ async fn access_tokens_can_have_their_own_signing_algorithm() {
         assert!(!before.contains(&kid) && kid.starts_with("es256-"), "{kid}");
     }
 }
+
+/// Every way an access token dies, seen by an instance that never verified it before (no cache
+/// entry: the store's revocation check alone decides), on each shared store.
+#[tokio::test]
+async fn an_instance_that_never_saw_a_token_sees_every_kind_of_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![format!("sqlite://{}/fresh.db", dir.path().display())];
+    if postgres_admin_url().is_some() {
+        urls.push(fresh_postgres_database().await.0);
+    }
+    for url in urls {
+        let env = Env { provider: open_on(&url).await, kind: "a", api_key: API_KEY.into(), _dir: None };
+        // A fresh instance per check, so nothing is answered from a verified-token cache.
+        let fresh_verdict = |token: String| {
+            let url = url.clone();
+            async move { open_on(&url).await.verify_access_token(&token, &[]).await.map(|i| i.sub) }
+        };
+        let user_token = |client: connectivly::CreatedClient| {
+            let env = &env;
+            async move { tokens_for(env, &client, &[]).await["access_token"].as_str().unwrap().to_string() }
+        };
+        let service = || service_client(&env);
+
+        // Alive first: a user's token and a client's own token.
+        let app = env.client(false).await;
+        let jti_revoked = user_token(app.clone()).await;
+        assert_eq!(fresh_verdict(jti_revoked.clone()).await.unwrap(), "u1", "{url}");
+        let svc = service().await;
+        let svc_token = cc_token(&env, &svc).await;
+        assert_eq!(fresh_verdict(svc_token.clone()).await.unwrap(), svc.client.client_id, "{url}");
+
+        // 1. The token itself (RFC 7009).
+        let r = env
+            .call(
+                Request::new("POST", "/oauth2/revoke")
+                    .header("authorization", &basic(&app.client.client_id, app.client_secret.as_deref().unwrap()))
+                    .form(&[("token", &jti_revoked)]),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        // 2. The user's authorizations.
+        let user_revoked = user_token(app.clone()).await;
+        // 3. A client's own tokens, issued before its revocation (revocation works to the second).
+        let svc_revoked = cc_token(&env, &svc).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        env.provider.revoke_user("u1").await.unwrap();
+        env.provider.revoke_client(&svc.client.client_id).await.unwrap();
+        // 4. A deleted client: its users' tokens and its own.
+        let doomed = env.client(false).await;
+        let doomed_user = user_token(doomed.clone()).await;
+        let doomed_svc = service().await;
+        let doomed_own = cc_token(&env, &doomed_svc).await;
+        for c in [&doomed, &doomed_svc] {
+            env.provider.delete_client(&c.client.client_id).await.unwrap();
+        }
+
+        for (what, token) in [
+            ("revoked token", jti_revoked),
+            ("token of a revoked user", user_revoked),
+            ("client token issued before revoke_client", svc_revoked),
+            ("token of a deleted client's user", doomed_user),
+            ("deleted client's own token", doomed_own),
+        ] {
+            let e = fresh_verdict(token).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidToken, "{url}: {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let after = cc_token(&env, &svc).await;
+        assert_eq!(fresh_verdict(after).await.unwrap(), svc.client.client_id, "{url}: issued after revoke_client");
+    }
+}
+
+async fn open_on(url: &str) -> Provider {
+    let mut c = Config::new(ISSUER, LOGIN);
+    c.database_url = url.to_string();
+    c.api_key = Some(API_KEY.into());
+    c.scopes = vec![connectivly::ScopeDef::new("photos:read", "Read your photos")];
+    Provider::open(c).await.unwrap()
+}
+
+async fn service_client(env: &Env) -> connectivly::CreatedClient {
+    env.provider
+        .create_client(NewClient {
+            name: "Backend".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            allowed_scopes: Some(vec!["photos:read".into()]),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+async fn cc_token(env: &Env, svc: &connectivly::CreatedClient) -> String {
+    let r = env.token(svc, &[("grant_type", "client_credentials"), ("scope", "photos:read")]).await;
+    r.body_json().unwrap()["access_token"].as_str().unwrap().to_string()
+}

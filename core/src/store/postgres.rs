@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::{
     AuthorizationRecord, ClientRecord, GrantRecord, PoolSettings, RefreshTokenRecord, SessionRecord, SessionStatus,
-    Store, alg_from_str, migrations,
+    Store, TokenOrigin, alg_from_str, migrations,
 };
 use crate::error::{Error, Result};
 use crate::keys::KeyRecord;
@@ -538,6 +538,25 @@ impl Store for PostgresStore {
         let row =
             sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1").bind(jti).fetch_optional(&self.pool).await?;
         Ok(row.is_some())
+    }
+    async fn access_token_revoked(&self, jti: &str, origin: TokenOrigin<'_>) -> Result<bool> {
+        let q = match origin {
+            TokenOrigin::Grant(gid) => sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) \
+                 OR NOT EXISTS (SELECT 1 FROM authorizations WHERE id = $2 AND NOT revoked)",
+            )
+            .bind(jti)
+            .bind(gid),
+            TokenOrigin::Client { client_id, issued_at } => sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) \
+                 OR NOT EXISTS (SELECT 1 FROM clients WHERE client_id = $2 \
+                                AND (tokens_revoked_before IS NULL OR tokens_revoked_before < $3))",
+            )
+            .bind(jti)
+            .bind(client_id)
+            .bind(issued_at),
+        };
+        Ok(q.fetch_one(&self.pool).await?)
     }
 
     async fn upsert_grant(&self, g: &GrantRecord) -> Result<()> {

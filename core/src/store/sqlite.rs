@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::{
     AuthorizationRecord, ClientRecord, GrantRecord, RefreshTokenRecord, SessionRecord, SessionStatus, Store,
-    alg_from_str, migrations,
+    TokenOrigin, alg_from_str, migrations,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::KeyRecord;
@@ -677,6 +677,23 @@ impl Store for SqliteStore {
     }
     async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
         self.read(|c| stmt(c, "SELECT 1 FROM revoked_tokens WHERE jti = ?")?.exists([jti]))
+    }
+    async fn access_token_revoked(&self, jti: &str, origin: TokenOrigin<'_>) -> Result<bool> {
+        self.read(|c| match origin {
+            TokenOrigin::Grant(gid) => stmt(
+                c,
+                "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?1) \
+                 OR NOT EXISTS (SELECT 1 FROM authorizations WHERE id = ?2 AND revoked = 0)",
+            )?
+            .query_row(params![jti, gid], |r| r.get(0)),
+            TokenOrigin::Client { client_id, issued_at } => stmt(
+                c,
+                "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?1) \
+                 OR NOT EXISTS (SELECT 1 FROM clients WHERE client_id = ?2 \
+                                AND (tokens_revoked_before IS NULL OR tokens_revoked_before < ?3))",
+            )?
+            .query_row(params![jti, client_id, issued_at], |r| r.get(0)),
+        })
     }
 
     async fn upsert_grant(&self, g: &GrantRecord) -> Result<()> {

@@ -1,0 +1,71 @@
+// The embedded Provider on PostgreSQL: there a read waits for the database, so the native side cannot
+// answer on the JavaScript thread and the operation continues on the runtime (the path an embedded
+// SQLite read never takes). Skipped unless CONNECTIVLY_TEST_POSTGRES_URL names a server and psql exists.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+import { InvalidToken, Provider } from 'connectivly';
+
+import { query } from './helpers.mjs';
+
+const ADMIN_URL = (process.env.CONNECTIVLY_TEST_POSTGRES_URL ?? '').trim();
+const HAVE_PSQL = spawnSync('psql', ['--version']).status === 0;
+const skip = !ADMIN_URL ? 'CONNECTIVLY_TEST_POSTGRES_URL is not set' : !HAVE_PSQL ? 'psql is not installed' : false;
+const REDIRECT = 'https://client.example.com/cb';
+
+function psql(sql) {
+  const r = spawnSync('psql', [ADMIN_URL, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+test('verifyAccessToken on PostgreSQL: new, seen, revoked and malformed tokens', { skip }, async (t) => {
+  const name = `connectivly_node_${randomBytes(8).toString('hex')}`;
+  psql(`CREATE DATABASE ${name}`);
+  t.after(() => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const provider = await Provider.open({
+    issuer: 'https://id.example.com',
+    loginUrl: 'https://app.example.com/connectivly',
+    database: url.toString(),
+  });
+  t.after(() => provider.close());
+
+  const created = await provider.createClient({ name: 'Photo Printer', redirectUris: [REDIRECT] });
+  const tokens = async () => {
+    const q = new URLSearchParams({
+      response_type: 'code', client_id: created.clientId, redirect_uri: REDIRECT, scope: 'openid', state: 's',
+    });
+    const r = await provider.handle({ method: 'GET', path: '/oauth2/authorize', query: q.toString() });
+    const sid = query(r.headers.find(([k]) => k === 'location')[1]).token;
+    const target = await provider.approve(sid, { user: 'ann', skipConsent: true });
+    const resp = await provider.handle({
+      method: 'POST',
+      path: '/oauth2/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code', code: query(target).code, redirect_uri: REDIRECT,
+        client_id: created.clientId, client_secret: created.clientSecret,
+      }).toString(),
+    });
+    assert.equal(resp.status, 200, resp.body.toString());
+    return JSON.parse(resp.body.toString());
+  };
+
+  const { access_token: at } = await tokens();
+  const pending = provider.verifyAccessToken(at);
+  assert.ok(pending instanceof Promise);
+  assert.equal((await pending).sub, 'ann', 'a new token, checked against the database');
+  assert.equal((await provider.verifyAccessToken(at)).sub, 'ann', 'the same token, seen');
+  assert.equal((await provider.introspect(at)).active, true);
+  assert.equal((await provider.authSession('cly_ses_nope').catch((e) => e)).code, 'not_found');
+
+  await assert.rejects(provider.verifyAccessToken('not.a.token'), InvalidToken);
+  const { access_token: doomed } = await tokens();
+  await provider.revokeUser('ann');
+  await assert.rejects(provider.verifyAccessToken(doomed), (e) => e instanceof InvalidToken && e.code === 'invalid_token');
+  await assert.rejects(provider.verifyAccessToken(at), InvalidToken, 'a seen token, revoked in this process');
+});
