@@ -46,7 +46,9 @@ enum Target {
 pub struct SqliteStore {
     target: Target,
     flags: OpenFlags,
-    writer: Mutex<Option<Connection>>,
+    /// An async mutex: a task waiting to write yields its worker thread to other requests instead
+    /// of putting it to sleep (with a blocking mutex, both workers of a 2-core server often slept).
+    writer: tokio::sync::Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
     closed: AtomicBool,
     writes: AtomicU32,
@@ -170,22 +172,22 @@ impl SqliteStore {
         let store = SqliteStore {
             target,
             flags,
-            writer: Mutex::new(Some(conn)),
+            writer: tokio::sync::Mutex::new(Some(conn)),
             readers: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             writes: AtomicU32::new(0),
             checkpointer,
             pid: std::process::id(),
         };
-        store.write(migrate)?;
+        store.write(migrate).await?;
         Ok(store)
     }
 
     /// Runs `f` on the writer connection (one writer per process; other processes wait in SQLite's
     /// busy handler).
-    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+    async fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
         let result = {
-            let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = self.writer.lock().await;
             let conn = guard.as_mut().ok_or_else(closed)?;
             if let Some(cp) = &self.checkpointer
                 && cp.catch_up.swap(false, Ordering::AcqRel)
@@ -208,9 +210,9 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a reader connection (WAL: readers see the last commit and never block writers).
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    async fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         if matches!(self.target, Target::Memory) {
-            return self.write(|c| f(c));
+            return self.write(|c| f(c)).await;
         }
         if self.closed.load(Ordering::Acquire) {
             return Err(closed());
@@ -346,7 +348,7 @@ impl Drop for SqliteStore {
         // A forked child inherits the parent's connections; closing them there could disturb the
         // parent's locks and WAL, so the child lets them go without closing.
         if self.pid != std::process::id() {
-            if let Some(c) = self.writer.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some(c) = self.writer.get_mut().take() {
                 std::mem::forget(c);
             }
             for c in self.readers.get_mut().unwrap_or_else(|p| p.into_inner()).drain(..) {
@@ -484,6 +486,7 @@ fn insert_refresh(conn: &Connection, t: &RefreshTokenRecord) -> rusqlite::Result
 impl Store for SqliteStore {
     async fn get_setting(&self, key: &str) -> Result<Option<String>> {
         self.read(|c| stmt(c, "SELECT value FROM settings WHERE key = ?")?.query_row([key], |r| r.get(0)).optional())
+            .await
     }
     async fn insert_setting_if_absent(&self, key: &str, value: &str) -> Result<bool> {
         self.write(|c| {
@@ -491,6 +494,7 @@ impl Store for SqliteStore {
                 .execute([key, value])?;
             Ok(n == 1)
         })
+        .await
     }
     async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
         self.write(|c| {
@@ -500,15 +504,17 @@ impl Store for SqliteStore {
             )?
             .execute([key, value])?;
             Ok(())
-        })
+        }).await
     }
 
     async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
-        let rows: Vec<(String, String, Vec<u8>, i64, Option<i64>)> = self.read(|c| {
-            stmt(c, "SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys")?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-                .collect()
-        })?;
+        let rows: Vec<(String, String, Vec<u8>, i64, Option<i64>)> = self
+            .read(|c| {
+                stmt(c, "SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                    .collect()
+            })
+            .await?;
         rows.into_iter()
             .map(|(kid, alg, private_der, created_at, retired_at)| {
                 Ok(KeyRecord { kid, alg: alg_from_str(&alg)?, private_der, created_at, retired_at })
@@ -532,6 +538,7 @@ impl Store for SqliteStore {
             ])?;
             Ok(n == 1)
         })
+        .await
     }
 
     async fn insert_client(&self, cl: &ClientRecord) -> Result<()> {
@@ -559,12 +566,13 @@ impl Store for SqliteStore {
                 cl.registration_token_hash
             ])?;
             Ok(())
-        })
+        }).await
     }
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
         self.read(|c| {
             stmt(c, "SELECT * FROM clients WHERE client_id = ?")?.query_row([client_id], client_from_row).optional()
         })
+        .await
     }
     async fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientRecord>> {
         self.read(|c| match owner {
@@ -575,6 +583,7 @@ impl Store for SqliteStore {
                 stmt(c, "SELECT * FROM clients ORDER BY created_at, rowid")?.query_map([], client_from_row)?.collect()
             }
         })
+        .await
     }
     async fn update_client(&self, cl: &ClientRecord) -> Result<bool> {
         self.write(|c| {
@@ -600,10 +609,10 @@ impl Store for SqliteStore {
                 cl.client_id
             ])?;
             Ok(n == 1)
-        })
+        }).await
     }
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
-        self.write(|c| Ok(stmt(c, "DELETE FROM clients WHERE client_id = ?")?.execute([client_id])? == 1))
+        self.write(|c| Ok(stmt(c, "DELETE FROM clients WHERE client_id = ?")?.execute([client_id])? == 1)).await
     }
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
@@ -637,11 +646,13 @@ impl Store for SqliteStore {
             ])?;
             Ok(())
         })
+        .await
     }
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {
         self.read(|c| {
             stmt(c, "SELECT * FROM auth_sessions WHERE id_hash = ?")?.query_row([id_hash], session_from_row).optional()
         })
+        .await
     }
     async fn transition_session(
         &self,
@@ -696,7 +707,7 @@ impl Store for SqliteStore {
             }
             commit(tx)?;
             Ok(true)
-        })
+        }).await
     }
 
     async fn get_authorization_by_code(&self, code_hash: &str) -> Result<Option<AuthorizationRecord>> {
@@ -705,11 +716,13 @@ impl Store for SqliteStore {
                 .query_row([code_hash], authorization_from_row)
                 .optional()
         })
+        .await
     }
     async fn get_authorization(&self, id: &str) -> Result<Option<AuthorizationRecord>> {
         self.read(|c| {
             stmt(c, "SELECT * FROM authorizations WHERE id = ?")?.query_row([id], authorization_from_row).optional()
         })
+        .await
     }
     async fn redeem_code(&self, id: &str, refresh: Option<&RefreshTokenRecord>) -> Result<bool> {
         self.write(|c| {
@@ -725,12 +738,14 @@ impl Store for SqliteStore {
             commit(tx)?;
             Ok(true)
         })
+        .await
     }
     async fn revoke_authorization(&self, id: &str) -> Result<()> {
         self.write(|c| {
             stmt(c, "UPDATE authorizations SET revoked = 1 WHERE id = ?")?.execute([id])?;
             Ok(())
         })
+        .await
     }
 
     async fn revoke_client_authorizations(&self, client_id: &str) -> Result<u64> {
@@ -739,6 +754,7 @@ impl Store for SqliteStore {
                 .execute([client_id])?;
             Ok(n as u64)
         })
+        .await
     }
 
     async fn revoke_subject_authorizations(&self, subject: &str, client_id: Option<&str>) -> Result<u64> {
@@ -749,7 +765,7 @@ impl Store for SqliteStore {
             )?
             .execute(params![subject, client_id, client_id])?;
             Ok(n as u64)
-        })
+        }).await
     }
 
     async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
@@ -758,6 +774,7 @@ impl Store for SqliteStore {
                 .query_row([token_hash], refresh_from_row)
                 .optional()
         })
+        .await
     }
     async fn rotate_refresh_token(
         &self,
@@ -779,6 +796,7 @@ impl Store for SqliteStore {
             commit(tx)?;
             Ok(true)
         })
+        .await
     }
 
     async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()> {
@@ -787,9 +805,10 @@ impl Store for SqliteStore {
                 .execute(params![jti, expires_at])?;
             Ok(())
         })
+        .await
     }
     async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
-        self.read(|c| stmt(c, "SELECT 1 FROM revoked_tokens WHERE jti = ?")?.exists([jti]))
+        self.read(|c| stmt(c, "SELECT 1 FROM revoked_tokens WHERE jti = ?")?.exists([jti])).await
     }
     async fn access_token_revoked(&self, jti: &str, origin: TokenOrigin<'_>) -> Result<bool> {
         self.read(|c| match origin {
@@ -807,6 +826,7 @@ impl Store for SqliteStore {
             )?
             .query_row(params![jti, client_id, issued_at], |r| r.get(0)),
         })
+        .await
     }
 
     async fn upsert_grant(&self, g: &GrantRecord) -> Result<()> {
@@ -818,7 +838,7 @@ impl Store for SqliteStore {
             )?
             .execute(params![g.subject, g.client_id, scopes::join(&g.scopes), g.created_at, g.updated_at])?;
             Ok(())
-        })
+        }).await
     }
     async fn get_grant(&self, subject: &str, client_id: &str) -> Result<Option<GrantRecord>> {
         self.read(|c| {
@@ -826,6 +846,7 @@ impl Store for SqliteStore {
                 .query_row([subject, client_id], grant_from_row)
                 .optional()
         })
+        .await
     }
     async fn list_grants(&self, subject: &str) -> Result<Vec<GrantRecord>> {
         self.read(|c| {
@@ -833,11 +854,13 @@ impl Store for SqliteStore {
                 .query_map([subject], grant_from_row)?
                 .collect()
         })
+        .await
     }
     async fn delete_grant(&self, subject: &str, client_id: &str) -> Result<bool> {
         self.write(|c| {
             Ok(stmt(c, "DELETE FROM grants WHERE subject = ? AND client_id = ?")?.execute([subject, client_id])? == 1)
         })
+        .await
     }
 
     async fn rotate_key(&self, old_kid: &str, new: &KeyRecord, now: i64) -> Result<bool> {
@@ -856,6 +879,7 @@ impl Store for SqliteStore {
             commit(tx)?;
             Ok(true)
         })
+        .await
     }
     async fn delete_retired_keys(&self, before: i64) -> Result<u64> {
         self.write(|c| {
@@ -863,6 +887,7 @@ impl Store for SqliteStore {
                 .execute([before])?;
             Ok(n as u64)
         })
+        .await
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64> {
@@ -874,7 +899,7 @@ impl Store for SqliteStore {
             "DELETE FROM refresh_tokens WHERE expires_at < ?",
             "DELETE FROM revoked_tokens WHERE expires_at < ?",
         ] {
-            n += self.write(|c| stmt(c, sql)?.execute([now]))? as u64;
+            n += self.write(|c| stmt(c, sql)?.execute([now])).await? as u64;
         }
         Ok(n)
     }
@@ -885,7 +910,7 @@ impl Store for SqliteStore {
         if let Some(cp) = &self.checkpointer {
             cp.close();
         }
-        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        drop(self.writer.lock().await.take());
     }
 }
 
