@@ -3,6 +3,7 @@
 
 mod client;
 mod idtoken;
+mod inprocess;
 mod load;
 mod server;
 mod signing;
@@ -32,6 +33,12 @@ enum Command {
     /// Pure signing and verification cost per algorithm on this machine (one thread).
     Sign {
         /// Seconds of work per measurement.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
+    /// The token endpoint in this process (no HTTP): CPU per token response next to pure signing.
+    Token {
+        /// Seconds of work per figure.
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
     },
@@ -101,6 +108,11 @@ fn run(cli: Cli) -> Result<(), BoxError> {
                 println!("{alg:<6} {:>12} {:>12}", fmt_us(s), fmt_us(v));
             }
             Ok(())
+        }
+        Command::Token { seconds } => {
+            // One thread, as for the signing floor the ratio divides by.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(inprocess::report(Duration::from_secs_f64(seconds)))
         }
         Command::Statements { alg, verbose } => {
             let alg = connectivly::SigningAlg::parse(&alg)?;
