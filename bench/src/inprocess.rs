@@ -111,21 +111,8 @@ impl Setup {
 
     /// A fresh authorization code with PKCE: (code, verifier).
     async fn code(&self) -> Result<(String, String), BoxError> {
-        let verifier = B64.encode(connectivly::secrets::random_bytes::<32>());
-        let challenge = B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("response_type", "code"),
-                ("client_id", self.client_id.as_str()),
-                ("redirect_uri", REDIRECT),
-                ("scope", "openid profile email"),
-                ("state", "s"),
-                ("nonce", "n"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ])
-            .finish();
-        let r = self.provider.handle(Request::new("GET", &format!("/oauth2/authorize?{query}"))).await;
+        let (verifier, authorize) = authorize_request(&self.client_id, REDIRECT);
+        let r = self.provider.handle(authorize).await;
         let location = r.get_header("location").ok_or("authorize did not redirect")?;
         let session = query_value(location, "token")?;
         let mut approval = Approval::new("alice");
@@ -145,6 +132,25 @@ impl Setup {
         self.exchanges.set(self.exchanges.get() + 1);
         ok(self.provider.handle(req).await)
     }
+}
+
+/// A fresh PKCE verifier and the `GET /oauth2/authorize` (S256 challenge, `openid profile email`) that uses it.
+pub(crate) fn authorize_request(client_id: &str, redirect_uri: &str) -> (String, Request) {
+    let verifier = B64.encode(connectivly::secrets::random_bytes::<32>());
+    let challenge = B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("scope", "openid profile email"),
+            ("state", "s"),
+            ("nonce", "n"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    (verifier, Request::new("GET", &format!("/oauth2/authorize?{query}")))
 }
 
 fn ok(r: connectivly::Response) -> Result<(), BoxError> {

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use connectivly::store::statement_log;
 use connectivly::{Approval, Config, NewClient, Provider, Request, SigningAlg};
 
@@ -44,22 +42,10 @@ pub async fn report(alg: SigningAlg, verbose: bool) -> Result<BTreeMap<&'static 
     let mut statements: Vec<(&'static str, Vec<String>)> = Vec::new();
     // The first round warms caches (the provider's and SQLite's); the second is the one reported.
     for round in 0..2 {
-        let verifier = B64.encode(connectivly::secrets::random_bytes::<32>());
-        let challenge = B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("response_type", "code"),
-                ("client_id", client.client.client_id.as_str()),
-                ("redirect_uri", "http://127.0.0.1:9/cb"),
-                ("scope", "openid profile email"),
-                ("state", "s"),
-                ("nonce", "n"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ])
-            .finish();
+        let (verifier, authorize) =
+            crate::inprocess::authorize_request(&client.client.client_id, "http://127.0.0.1:9/cb");
         take();
-        let r = provider.handle(Request::new("GET", &format!("/oauth2/authorize?{query}"))).await;
+        let r = provider.handle(authorize).await;
         let log_authorize = take();
         let location = r.get_header("location").ok_or("authorize did not redirect")?.to_string();
         let session = url::Url::parse(&location)?

@@ -247,3 +247,19 @@ export async function startServer(t, dir, loginUrl) {
   assert.ok(m, banner);
   return { url, apiKey: m[1], proc };
 }
+
+/** The token request that redeems `code` for the confidential client `created`, through `provider.handle`. */
+export function redeemCode(provider, created, code, redirectUri) {
+  return provider.handle({
+    method: 'POST',
+    path: '/oauth2/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirectUri,
+      client_id: created.clientId,
+      client_secret: created.clientSecret,
+    }).toString(),
+  });
+}

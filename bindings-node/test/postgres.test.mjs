@@ -9,7 +9,7 @@ import { test } from 'node:test';
 
 import { InvalidToken, Provider } from 'connectivly';
 
-import { query } from './helpers.mjs';
+import { query, redeemCode } from './helpers.mjs';
 
 const ADMIN_URL = (process.env.CONNECTIVLY_TEST_POSTGRES_URL ?? '').trim();
 const HAVE_PSQL = spawnSync('psql', ['--version']).status === 0;
@@ -42,15 +42,7 @@ test('verifyAccessToken on PostgreSQL: new, seen, revoked and malformed tokens',
     const r = await provider.handle({ method: 'GET', path: '/oauth2/authorize', query: q.toString() });
     const sid = query(r.headers.find(([k]) => k === 'location')[1]).token;
     const target = await provider.approve(sid, { user: 'ann', skipConsent: true });
-    const resp = await provider.handle({
-      method: 'POST',
-      path: '/oauth2/token',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'authorization_code', code: query(target).code, redirect_uri: REDIRECT,
-        client_id: created.clientId, client_secret: created.clientSecret,
-      }).toString(),
-    });
+    const resp = await redeemCode(provider, created, query(target).code, REDIRECT);
     assert.equal(resp.status, 200, resp.body.toString());
     return JSON.parse(resp.body.toString());
   };

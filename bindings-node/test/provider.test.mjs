@@ -9,7 +9,7 @@ import express from 'express';
 import * as connectivly from 'connectivly';
 import { HttpResponse, Provider } from 'connectivly';
 
-import { freePort, query, serve, tempDir } from './helpers.mjs';
+import { freePort, query, redeemCode, serve, tempDir } from './helpers.mjs';
 
 const REDIRECT = 'https://client.example.com/cb';
 
@@ -74,18 +74,7 @@ test('results are plain objects with camelCase fields', async (t) => {
 
   const target = await provider.approve(sid, { user: 'ann', claims: { name: 'Ann' }, skipConsent: true });
   assert.ok(target.startsWith(`${REDIRECT}?code=`), target);
-  const r = await provider.handle({
-    method: 'POST',
-    path: '/oauth2/token',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code: query(target).code,
-      redirect_uri: REDIRECT,
-      client_id: created.clientId,
-      client_secret: created.clientSecret,
-    }).toString(),
-  });
+  const r = await redeemCode(provider, created, query(target).code, REDIRECT);
   assert.ok(r instanceof HttpResponse);
   assert.equal(r.status, 200, r.body.toString());
   assert.ok(Buffer.isBuffer(r.body));
@@ -339,18 +328,7 @@ test('access tokens can be signed with their own algorithm', async (t) => {
   const provider = await open(t, { accessTokenSigningAlg: 'ES256' });
   const created = await provider.createClient({ name: 'Photo Printer', redirectUris: [REDIRECT] });
   const target = await provider.approve(await start(provider, created.clientId), { user: 'ann', skipConsent: true });
-  const r = await provider.handle({
-    method: 'POST',
-    path: '/oauth2/token',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code: query(target).code,
-      redirect_uri: REDIRECT,
-      client_id: created.clientId,
-      client_secret: created.clientSecret,
-    }).toString(),
-  });
+  const r = await redeemCode(provider, created, query(target).code, REDIRECT);
   const tokens = JSON.parse(r.body.toString());
   const alg = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString()).alg;
   assert.equal(alg(tokens.access_token), 'ES256');

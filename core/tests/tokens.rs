@@ -167,16 +167,7 @@ async fn reuse_grace_window_refuses_without_killing_the_family() {
 #[tokio::test]
 async fn client_credentials_introspect_revoke() {
     for env in envs().await {
-        let svc = env
-            .provider
-            .create_client(NewClient {
-                name: "Backend".into(),
-                redirect_uris: vec![REDIRECT.into()],
-                allowed_scopes: Some(vec!["photos:read".into()]),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let svc = service_client(&env).await;
         let r = env.token(&svc, &[("grant_type", "client_credentials"), ("scope", "photos:read")]).await;
         assert_eq!(r.status, 200, "{:?}", r.body_json());
         let t = r.body_json().unwrap();
@@ -548,20 +539,8 @@ async fn access_tokens_can_have_their_own_signing_algorithm() {
         let rat = refreshed["access_token"].as_str().unwrap();
         assert_eq!(jwt_header(rat)["alg"], "ES256");
         assert!(env.provider.verify_access_token(rat, &[]).await.is_ok());
-        let svc = env
-            .provider
-            .create_client(connectivly::NewClient {
-                name: "Backend".into(),
-                redirect_uris: vec![REDIRECT.into()],
-                allowed_scopes: Some(vec!["photos:read".into()]),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let cc_pairs = [("grant_type", "client_credentials"), ("scope", "photos:read")];
-        let cc_token =
-            env.token(&svc, &cc_pairs).await.body_json().unwrap()["access_token"].as_str().unwrap().to_string();
-        assert_eq!(jwt_header(&cc_token)["alg"], "ES256");
+        let svc = service_client(&env).await;
+        assert_eq!(jwt_header(&cc_token(&env, &svc).await)["alg"], "ES256");
 
         // Both keys are published; a rotation replaces both, and tokens of the old keys still verify.
         let jwks = env.call(connectivly::Request::new("GET", "/.well-known/jwks.json")).await.body_json().unwrap();
@@ -573,7 +552,7 @@ async fn access_tokens_can_have_their_own_signing_algorithm() {
         algs.sort();
         assert_eq!(algs, ["ES256", "RS256"]);
         assert!(env.provider.verify_access_token(rat, &[]).await.is_ok());
-        let after = env.token(&svc, &cc_pairs).await.body_json().unwrap()["access_token"].as_str().unwrap().to_string();
+        let after = cc_token(&env, &svc).await;
         let kid = jwt_header(&after)["kid"].as_str().unwrap().to_string();
         assert!(!before.contains(&kid) && kid.starts_with("es256-"), "{kid}");
     }
@@ -658,6 +637,7 @@ async fn open_on(url: &str) -> Provider {
     Provider::open(c).await.unwrap()
 }
 
+/// A client that may use `client_credentials` for `photos:read`.
 async fn service_client(env: &Env) -> connectivly::CreatedClient {
     env.provider
         .create_client(NewClient {
@@ -670,6 +650,7 @@ async fn service_client(env: &Env) -> connectivly::CreatedClient {
         .unwrap()
 }
 
+/// A `client_credentials` access token of `svc`.
 async fn cc_token(env: &Env, svc: &connectivly::CreatedClient) -> String {
     let r = env.token(svc, &[("grant_type", "client_credentials"), ("scope", "photos:read")]).await;
     r.body_json().unwrap()["access_token"].as_str().unwrap().to_string()
