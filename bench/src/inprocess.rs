@@ -18,7 +18,7 @@ const REDIRECT: &str = "http://127.0.0.1:9/cb";
 /// Prints, per algorithm, the mean time of a token response on one thread (its CPU time, on a quiet
 /// machine) and its ratio to pure signing.
 pub async fn report(budget: Duration) -> Result<(), BoxError> {
-    println!("token endpoint in process (SQLite file store, one thread, {:.1} s per figure)", budget.as_secs_f64());
+    println!("token endpoint in process (SQLite file store, one thread, {} s per figure)", budget.as_secs_f64());
     println!("{:<6} {:<34} {:>10} {:>16} {:>7}", "alg", "request", "per call", "pure signing", "ratio");
     for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
         let floor = crate::signing::cost(alg.as_str(), budget / 2).0;
