@@ -4,13 +4,13 @@
 use std::sync::{Arc, Mutex};
 
 use connectivly::{Config, ErrorKind, ScopeDef, SigningAlg};
-use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::{Either, PromiseRaw};
 use napi::{Env, Result};
 use napi_derive::napi;
 
 use crate::clients::{ClientUpdateOptions, NewClientOptions};
 use crate::errors;
-use crate::runtime::{promise, promise_now_or_later};
+use crate::runtime::{now_or_promise, promise, promise_now_or_later};
 use crate::types::{
     ApproveOptions, AuthSession, Client, CreatedClient, DenyOptions, Grant, HttpRequest, HttpResponse, Introspection,
     KeyInfo, Protected, ProviderOptions, TokenInfo,
@@ -104,17 +104,19 @@ impl HostApi {
         env: &'env Env,
         token: String,
         scopes: Option<Vec<String>>,
-    ) -> Result<PromiseRaw<'env, TokenInfo>> {
+    ) -> Result<Either<String, PromiseRaw<'env, String>>> {
         let api = self.api();
         let scopes = scopes.unwrap_or_default();
-        self.read(
-            env,
-            async move {
-                let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-                api?.verify_access_token(&token, &scopes).await
-            },
-            TokenInfo::from,
-        )
+        let fut = async move {
+            let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            api?.verify_access_token(&token, &scopes).await
+        };
+        let convert = |info| TokenInfo::from(info).into_json();
+        if self.lock().local.is_some() {
+            now_or_promise(env, fut, convert)
+        } else {
+            promise(env, fut, convert).map(Either::B)
+        }
     }
 
     pub fn introspect<'env>(&self, env: &'env Env, token: String) -> Result<PromiseRaw<'env, Introspection>> {
@@ -140,7 +142,7 @@ impl HostApi {
                 Ok(api?.protect(&req, &scopes).await)
             },
             |r| match r {
-                Ok(info) => Protected::A(info.into()),
+                Ok(info) => Protected::A(TokenInfo::from(info).into_json()),
                 Err(resp) => Protected::B(resp.into()),
             },
         )
@@ -283,14 +285,17 @@ macro_rules! host_api_methods {
             }
 
             /// Verifies an access token (signature, expiry, issuer, audience, revocation) and that it
-            /// carries every one of `scopes`.
+            /// carries every one of `scopes`. The `TokenInfo` comes as JSON text (the wrapper parses it:
+            /// see `TokenInfo::into_json`), at once when the answer needs no waiting (an embedded
+            /// provider on SQLite or memory), else through a Promise.
             #[napi]
             pub fn verify_access_token<'env>(
                 &self,
                 env: &'env napi::Env,
                 token: String,
                 scopes: Option<Vec<String>>,
-            ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, $crate::types::TokenInfo>> {
+            ) -> napi::Result<napi::bindgen_prelude::Either<String, napi::bindgen_prelude::PromiseRaw<'env, String>>>
+            {
                 self.host.verify_access_token(env, token, scopes)
             }
 
@@ -304,8 +309,9 @@ macro_rules! host_api_methods {
                 self.host.introspect(env, token)
             }
 
-            /// Guards a resource request: resolves to the token info, or to the 401/403 response to send.
-            #[napi(ts_return_type = "Promise<TokenInfo | HttpResponse>")]
+            /// Guards a resource request: resolves to the token info (JSON text, as `verifyAccessToken`),
+            /// or to the 401/403 response to send.
+            #[napi(ts_return_type = "Promise<string | HttpResponse>")]
             pub fn protect<'env>(
                 &self,
                 env: &'env napi::Env,
@@ -547,26 +553,6 @@ impl Provider {
     pub fn signing_keys(&self, env: &Env) -> Result<Vec<KeyInfo>> {
         let p = self.host.local().map_err(|e| errors::to_js(env, e))?;
         Ok(p.signing_keys().into_iter().map(KeyInfo::from).collect())
-    }
-
-    /// `verifyAccessToken` for a token this provider verified within the last second: answered from
-    /// its cache synchronously (the JS wrapper then resolves at once), or `null` when only the async
-    /// path can answer.
-    #[napi]
-    pub fn verify_access_token_cached(
-        &self,
-        env: &Env,
-        token: String,
-        scopes: Option<Vec<String>>,
-    ) -> Result<Option<TokenInfo>> {
-        let p = self.host.local().map_err(|e| errors::to_js(env, e))?;
-        let scopes = scopes.unwrap_or_default();
-        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        match p.verify_access_token_cached(&token, &scopes) {
-            Some(Ok(info)) => Ok(Some(TokenInfo::from(info))),
-            Some(Err(e)) => Err(errors::to_js(env, e)),
-            None => Ok(None),
-        }
     }
 
     /// Replaces the stored host-API key; resolves to the new one (shown once).

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
-use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
+use napi::bindgen_prelude::{Either, PromiseRaw, ToNapiValue};
 use napi::{Env, Result};
 
 use crate::errors;
@@ -41,11 +41,34 @@ where
     C: FnOnce(T) -> V + 'static,
 {
     let mut fut = Box::pin(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    match napi::bindgen_prelude::within_runtime_if_available(|| fut.as_mut().poll(&mut cx)) {
+    match poll_once(&mut fut) {
         Poll::Ready(Ok(v)) => PromiseRaw::resolve(env, convert(v)),
         Poll::Ready(Err(e)) => PromiseRaw::reject(env, errors::to_js(env, e)),
         // Polling again with a real waker (the runtime's first poll) replaces the no-op one.
         Poll::Pending => promise(env, fut, convert),
     }
+}
+
+/// Like [`promise_now_or_later`], but a future that finishes without waiting hands back its value
+/// itself (a ready error is thrown), not a settled Promise: the JS wrapper resolves it, which spares
+/// the hottest call, verifying a token, a native Promise and its microtask.
+pub fn now_or_promise<'env, T, V, F, C>(env: &'env Env, fut: F, convert: C) -> Result<Either<V, PromiseRaw<'env, V>>>
+where
+    T: Send + 'static,
+    V: ToNapiValue,
+    F: Future<Output = connectivly::Result<T>> + Send + 'static,
+    C: FnOnce(T) -> V + 'static,
+{
+    let mut fut = Box::pin(fut);
+    match poll_once(&mut fut) {
+        Poll::Ready(Ok(v)) => Ok(Either::A(convert(v))),
+        Poll::Ready(Err(e)) => Err(errors::to_js(env, e)),
+        Poll::Pending => promise(env, fut, convert).map(Either::B),
+    }
+}
+
+/// One poll on the calling thread, inside the runtime's context, with a waker that does nothing.
+fn poll_once<F: Future + ?Sized>(fut: &mut std::pin::Pin<Box<F>>) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    napi::bindgen_prelude::within_runtime_if_available(|| fut.as_mut().poll(&mut cx))
 }

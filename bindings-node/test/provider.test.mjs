@@ -86,6 +86,13 @@ test('results are plain objects with camelCase fields', async (t) => {
   assert.equal(info.clientId, created.clientId);
   assert.ok(info.scopes.includes('email'));
   assert.equal(info.claims.iss, 'https://id.example.com');
+  // A plain object with exactly the documented fields, the same whether verified fresh or from the cache.
+  assert.deepEqual(Object.keys(info).sort(), ['claims', 'clientId', 'exp', 'iat', 'jti', 'scopes', 'sub']);
+  assert.equal(Object.getPrototypeOf(info), Object.prototype);
+  assert.ok(Number.isInteger(info.iat) && info.exp > info.iat);
+  assert.equal(info.claims.jti, info.jti);
+  assert.equal(info.claims.exp, info.exp);
+  assert.deepEqual(await provider.verifyAccessToken(tokens.access_token), info);
   const intro = await provider.introspect(tokens.access_token);
   assert.equal(intro.active, true);
   assert.equal(intro.sub, 'ann');
@@ -95,7 +102,7 @@ test('results are plain objects with camelCase fields', async (t) => {
 
   // protect: the token info, or the response to send.
   const ok = await provider.protect('GET', [['Authorization', `Bearer ${tokens.access_token}`]], null, ['openid']);
-  assert.equal(ok.sub, 'ann');
+  assert.deepEqual(ok, info);
   const forbidden = await provider.protect('GET', { authorization: `Bearer ${tokens.access_token}` }, null, ['photos:read']);
   assert.ok(forbidden instanceof HttpResponse);
   assert.equal(forbidden.status, 403);

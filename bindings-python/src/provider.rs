@@ -143,11 +143,11 @@ impl HostApi {
         if let Ok(p) = self.local()
             && let Some(answer) = p.verify_access_token_cached(token, &scopes)
         {
-            return TokenInfo::from_core(py, answer.py_err()?);
+            return Ok(TokenInfo::from_core(answer.py_err()?));
         }
         let api = self.api().py_err()?;
         let t = py.detach(|| block_on(api.verify_access_token(token, &scopes))).py_err()?;
-        TokenInfo::from_core(py, t)
+        Ok(TokenInfo::from_core(t))
     }
 
     /// RFC 7662 introspection: `active` plus the token's claims, or only `active=False`.
@@ -171,7 +171,7 @@ impl HostApi {
         let req = request(method, "/", "", headers, body.unwrap_or_default(), None);
         let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
         match py.detach(|| block_on(api.protect(&req, &scopes))) {
-            Ok(t) => Ok(Py::new(py, TokenInfo::from_core(py, t)?)?.into_any()),
+            Ok(t) => Ok(Py::new(py, TokenInfo::from_core(t))?.into_any()),
             Err(resp) => Ok(Py::new(py, HttpResponse::from_core(py, resp))?.into_any()),
         }
     }

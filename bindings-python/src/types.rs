@@ -1,6 +1,9 @@
 //! Result types: frozen classes with attributes, converted once from the core's types.
 
+use std::sync::Arc;
+
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 use serde_json::{Map, Value};
 
@@ -9,7 +12,7 @@ pub fn json_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
 }
 
 pub fn map_to_py(py: Python<'_>, m: &Map<String, Value>) -> PyResult<Py<PyAny>> {
-    json_to_py(py, &Value::Object(m.clone()))
+    Ok(pythonize::pythonize(py, m)?.unbind())
 }
 
 /// A registered client application (never carries its secret).
@@ -243,19 +246,33 @@ impl AuthSession {
 }
 
 /// What a verified access token says.
-#[pyclass(frozen, get_all, module = "connectivly")]
+#[pyclass(frozen, module = "connectivly")]
 pub struct TokenInfo {
+    #[pyo3(get)]
     pub sub: String,
+    #[pyo3(get)]
     pub client_id: String,
+    #[pyo3(get)]
     pub scopes: Vec<String>,
+    #[pyo3(get)]
     pub jti: String,
+    #[pyo3(get)]
     pub iat: i64,
+    #[pyo3(get)]
     pub exp: i64,
-    pub claims: Py<PyAny>,
+    // Most callers read only `sub` and `scopes`: the claims dict is built on first access, not on
+    // every verification.
+    claims: Arc<Map<String, Value>>,
+    claims_py: PyOnceLock<Py<PyAny>>,
 }
 
 #[pymethods]
 impl TokenInfo {
+    #[getter]
+    fn claims(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let dict = self.claims_py.get_or_try_init(py, || map_to_py(py, &self.claims))?;
+        Ok(dict.clone_ref(py))
+    }
     fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
@@ -265,16 +282,17 @@ impl TokenInfo {
 }
 
 impl TokenInfo {
-    pub fn from_core(py: Python<'_>, t: connectivly::TokenInfo) -> PyResult<TokenInfo> {
-        Ok(TokenInfo {
-            claims: map_to_py(py, &t.claims)?,
+    pub fn from_core(t: connectivly::TokenInfo) -> TokenInfo {
+        TokenInfo {
             sub: t.sub,
             client_id: t.client_id,
             scopes: t.scopes,
             jti: t.jti,
             iat: t.iat,
             exp: t.exp,
-        })
+            claims: t.claims,
+            claims_py: PyOnceLock::new(),
+        }
     }
 }
 

@@ -71,6 +71,11 @@ def test_results_are_typed_objects(provider: Any) -> None:
     assert isinstance(info, connectivly.TokenInfo)
     assert info.sub == "ann" and info.client_id == created.client_id and info.has_scope("email")
     assert info.claims["iss"] == "https://id.example.com"
+    # Built on first access, then the same dict every time.
+    assert type(info.claims) is dict and info.claims is info.claims
+    assert info.claims["jti"] == info.jti and info.claims["exp"] == info.exp
+    again = provider.verify_access_token(tokens["access_token"])
+    assert again.claims == info.claims and again.claims is not info.claims
     intro = provider.introspect(tokens["access_token"])
     assert intro.active and intro.sub == "ann" and intro.token_type == "Bearer"
     assert provider.introspect("garbage").active is False

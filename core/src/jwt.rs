@@ -6,6 +6,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -29,8 +32,33 @@ pub fn encode(key: &LoadedKey, typ: &str, claims: &Value) -> Result<String> {
 /// A token whose signature checked out.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    pub header: Value,
+    /// The header's `typ`, when it has one.
+    pub typ: Option<String>,
     pub claims: Value,
+}
+
+/// The header fields verification reads, borrowed from the decoded bytes: parsed on every
+/// verification, so no map of owned strings is built for them.
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow)]
+    kid: Cow<'a, str>,
+    #[serde(borrow, default)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(default)]
+    crit: Present,
+}
+
+/// Whether a header field was there at all, whatever its value (even `null`).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
+    }
 }
 
 /// Verifies the signature of `token` against `keys` and returns header and claims. Claims
@@ -44,14 +72,17 @@ pub fn verify(token: &str, keys: &KeySet) -> Result<Verified> {
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
-    let header: Value = decode_json(h).ok_or_else(bad)?;
-    let kid = header.get("kid").and_then(Value::as_str).ok_or_else(bad)?;
-    let alg = header.get("alg").and_then(Value::as_str).ok_or_else(bad)?;
-    if header.get("crit").is_some() {
+    let header_json = URL_SAFE_NO_PAD.decode(h).map_err(|_| bad())?;
+    // A JSON array would fill the struct field by field too; a JOSE header is an object.
+    if header_json.trim_ascii_start().first() != Some(&b'{') {
         return Err(bad());
     }
-    let key = keys.by_kid(kid).ok_or_else(bad)?;
-    if key.alg.as_str() != alg {
+    let header: Header<'_> = serde_json::from_slice(&header_json).map_err(|_| bad())?;
+    if header.crit.0 {
+        return Err(bad());
+    }
+    let key = keys.by_kid(&header.kid).ok_or_else(bad)?;
+    if key.alg.as_str() != header.alg {
         return Err(bad());
     }
     let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
@@ -60,10 +91,7 @@ pub fn verify(token: &str, keys: &KeySet) -> Result<Verified> {
         return Err(bad());
     }
     let claims: Value = decode_json(p).ok_or_else(bad)?;
-    if !claims.is_object() {
-        return Err(bad());
-    }
-    Ok(Verified { header, claims })
+    Ok(Verified { typ: header.typ.map(Cow::into_owned), claims })
 }
 
 /// The `kid` a token's header names, without verifying anything.
@@ -98,7 +126,7 @@ mod tests {
             let t = encode(key, "at+jwt", &json!({"sub": "alice"})).unwrap();
             let v = verify(&t, &ks).unwrap();
             assert_eq!(v.claims["sub"], "alice");
-            assert_eq!(v.header["typ"], "at+jwt");
+            assert_eq!(v.typ.as_deref(), Some("at+jwt"));
             // Swap the payload: signature must fail.
             let parts: Vec<&str> = t.split('.').collect();
             let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"mallory"}"#);
@@ -119,6 +147,35 @@ mod tests {
         assert!(verify(&t, &ks).is_err());
         for junk in ["", ".", "..", "a.b.c", "a.b.c.d", "\u{0}.\u{0}.\u{0}"] {
             assert!(verify(junk, &ks).is_err());
+        }
+    }
+
+    #[test]
+    fn refuses_critical_extensions_and_odd_headers_even_when_signed() {
+        let ks = keyset(SigningAlg::ES256);
+        let key = ks.signing_key(SigningAlg::ES256).unwrap();
+        let signed = |header: String| {
+            let mut t = URL_SAFE_NO_PAD.encode(header);
+            t.push('.');
+            t.push_str(&URL_SAFE_NO_PAD.encode(br#"{"sub":"alice"}"#));
+            let sig = key.sign(t.as_bytes()).unwrap();
+            t.push('.');
+            t.push_str(&URL_SAFE_NO_PAD.encode(sig));
+            t
+        };
+        let kid = &key.kid;
+        let good = signed(format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"at+jwt","x5t":"ignored"}}"#));
+        assert_eq!(verify(&good, &ks).unwrap().typ.as_deref(), Some("at+jwt"));
+        for header in [
+            format!(r#"{{"alg":"ES256","kid":"{kid}","crit":["exp"]}}"#),
+            format!(r#"{{"alg":"ES256","kid":"{kid}","crit":null}}"#),
+            format!(r#"{{"alg":"ES256","kid":"{kid}","kid":"{kid}"}}"#),
+            format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#),
+            r#"{"alg":"ES256","kid":7}"#.to_string(),
+            r#"{"alg":"ES256"}"#.to_string(),
+            format!(r#"["ES256","{kid}"]"#),
+        ] {
+            assert!(verify(&signed(header.clone()), &ks).is_err(), "accepted {header}");
         }
     }
 }

@@ -1,8 +1,6 @@
 //! Revocation (RFC 7009) and introspection (RFC 7662), for clients at `/oauth2/revoke` and
 //! `/oauth2/introspect`, and natively for the host.
 
-use serde_json::Value;
-
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Params, Request, Response};
 use crate::jwt;
@@ -37,7 +35,7 @@ impl Provider {
             });
         }
         let Ok(v) = jwt::verify(token, &self.keys()) else { return Ok(Found::Unknown) };
-        let typ = v.header.get("typ").and_then(Value::as_str).unwrap_or("");
+        let typ = v.typ.as_deref().unwrap_or("");
         let c = &v.claims;
         match (typ.eq_ignore_ascii_case("at+jwt"), c["jti"].as_str(), c["client_id"].as_str(), c["exp"].as_i64()) {
             (true, Some(jti), Some(client_id), Some(exp)) => {

@@ -4,6 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Params, Request, Response};
@@ -24,8 +25,8 @@ pub struct TokenInfo {
     pub jti: String,
     pub iat: i64,
     pub exp: i64,
-    /// Every claim of the token.
-    pub claims: Map<String, Value>,
+    /// Every claim of the token, shared with the verified-token cache rather than copied.
+    pub claims: Arc<Map<String, Value>>,
 }
 
 impl TokenInfo {
@@ -98,7 +99,7 @@ impl Introspection {
             jti: self.jti.unwrap_or_default(),
             iat: self.iat.unwrap_or(0),
             exp: self.exp?,
-            claims,
+            claims: Arc::new(claims),
         })
     }
 }
@@ -216,10 +217,10 @@ impl Provider {
                 }
             }
         };
-        if verified.header.get("typ").and_then(Value::as_str).is_none_or(|t| !t.eq_ignore_ascii_case("at+jwt")) {
+        if verified.typ.is_none_or(|t| !t.eq_ignore_ascii_case("at+jwt")) {
             return Err(invalid("not an access token"));
         }
-        let c = verified.claims.as_object().ok_or_else(|| invalid("malformed claims"))?;
+        let Value::Object(c) = verified.claims else { return Err(invalid("malformed claims")) };
         let cfg = self.config();
         let str_claim = |k: &str| c.get(k).and_then(Value::as_str);
         if str_claim("iss") != Some(cfg.issuer.as_str()) {
@@ -244,7 +245,7 @@ impl Provider {
             jti: str_claim("jti").ok_or_else(|| invalid("no jti"))?.to_string(),
             iat: c.get("iat").and_then(Value::as_i64).unwrap_or(0),
             exp,
-            claims: c.clone(),
+            claims: Arc::new(c),
         };
         Ok(info)
     }
