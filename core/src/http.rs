@@ -89,7 +89,7 @@ impl Response {
     pub fn new(status: u16) -> Response {
         Response { status, headers: Vec::new(), body: Vec::new() }
     }
-    pub fn json(status: u16, v: &Value) -> Response {
+    pub fn json(status: u16, v: &impl serde::Serialize) -> Response {
         let mut r = Response::new(status).with_header("content-type", "application/json");
         r.body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
         r

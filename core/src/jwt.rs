@@ -8,8 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::borrow::Cow;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::keys::{KeySet, LoadedKey};
@@ -17,8 +17,16 @@ use crate::keys::{KeySet, LoadedKey};
 /// Largest token accepted for verification; ours are far smaller.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-pub fn encode(key: &LoadedKey, typ: &str, claims: &Value) -> Result<String> {
-    let header = json!({"alg": key.alg.as_str(), "typ": typ, "kid": key.kid});
+/// The JOSE header of every token we sign.
+#[derive(Serialize)]
+struct SignedHeader<'a> {
+    alg: &'a str,
+    typ: &'a str,
+    kid: &'a str,
+}
+
+pub fn encode(key: &LoadedKey, typ: &str, claims: &impl Serialize) -> Result<String> {
+    let header = SignedHeader { alg: key.alg.as_str(), typ, kid: &key.kid };
     let mut out = String::with_capacity(512);
     URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(&header).map_err(|_| Error::internal("jwt header"))?, &mut out);
     out.push('.');
@@ -113,6 +121,7 @@ fn decode_json(part: &str) -> Option<Value> {
 mod tests {
     use super::*;
     use crate::keys::{SigningAlg, generate};
+    use serde_json::json;
 
     fn keyset(alg: SigningAlg) -> KeySet {
         KeySet::load(&[generate(alg, 1).unwrap()]).unwrap()

@@ -13,7 +13,7 @@ impl Provider {
     /// `POST /oauth2/token`.
     pub(crate) async fn token_endpoint(&self, req: &Request) -> Response {
         match self.token(req).await {
-            Ok(t) => Response::json(200, &serde_json::to_value(&t).unwrap_or_default()).no_store(),
+            Ok(t) => Response::json(200, &t).no_store(),
             Err(e) => Response::oauth_error(&e),
         }
     }

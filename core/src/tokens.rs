@@ -16,6 +16,25 @@ use crate::secrets;
 use crate::store::{AuthorizationRecord, TokenOrigin};
 use crate::token_cache::Cached;
 
+/// The claims of an RFC 9068 access token, serialized straight from borrowed fields: one is minted
+/// for every token response.
+#[derive(Serialize)]
+struct AccessTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    client_id: &'a str,
+    scope: String,
+    jti: String,
+    iat: i64,
+    exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    /// The authorization (grant) a user's token comes from; revoking it revokes the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<&'a str>,
+}
+
 /// What a verified access token says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenInfo {
@@ -131,22 +150,18 @@ impl Provider {
         let keys = self.keys();
         let key = keys.signing_key(cfg.access_token_alg()).ok_or_else(|| Error::internal("no signing key"))?;
         let now = crate::time::now();
-        let mut claims = json!({
-            "iss": cfg.issuer,
-            "sub": sub,
-            "aud": cfg.audience(),
-            "client_id": client_id,
-            "scope": scopes::join(scopes),
-            "jti": URL_SAFE_NO_PAD.encode(secrets::random_bytes::<16>()),
-            "iat": now,
-            "exp": now + cfg.access_token_ttl,
-        });
-        if let Some(t) = auth_time {
-            claims["auth_time"] = json!(t);
-        }
-        if let Some(g) = gid {
-            claims["gid"] = json!(g);
-        }
+        let claims = AccessTokenClaims {
+            iss: &cfg.issuer,
+            sub,
+            aud: cfg.audience(),
+            client_id,
+            scope: scopes::join(scopes),
+            jti: URL_SAFE_NO_PAD.encode(secrets::random_bytes::<16>()),
+            iat: now,
+            exp: now + cfg.access_token_ttl,
+            auth_time,
+            gid,
+        };
         Ok((jwt::encode(key, "at+jwt", &claims)?, cfg.access_token_ttl))
     }
 

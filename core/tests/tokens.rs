@@ -650,6 +650,19 @@ async fn service_client(env: &Env) -> connectivly::CreatedClient {
         .unwrap()
 }
 
+#[tokio::test]
+async fn client_credentials_tokens_carry_no_user_claims() {
+    for env in envs().await {
+        let svc = service_client(&env).await;
+        let claims = jwt_claims(&cc_token(&env, &svc).await);
+        let mut names: Vec<&str> = claims.as_object().unwrap().keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["aud", "client_id", "exp", "iat", "iss", "jti", "scope", "sub"], "{}", env.kind);
+        assert_eq!(claims["sub"], svc.client.client_id.as_str(), "a client's own token is about the client");
+        assert_eq!(claims["scope"], "photos:read");
+    }
+}
+
 /// A `client_credentials` access token of `svc`.
 async fn cc_token(env: &Env, svc: &connectivly::CreatedClient) -> String {
     let r = env.token(svc, &[("grant_type", "client_credentials"), ("scope", "photos:read")]).await;

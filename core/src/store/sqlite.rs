@@ -423,92 +423,112 @@ fn opt_json(v: &Option<Vec<String>>) -> Option<String> {
     v.as_ref().map(|v| serde_json::to_string(v).unwrap_or_default())
 }
 
+/// The columns each `*_from_row` reads, in the order it reads them by position: a lookup by name
+/// scans the row's column names for every field (measured: a fifth of reading a client).
+macro_rules! columns {
+    (clients) => {
+        "client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, client_uri, created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before, registration_token_hash"
+    };
+    (auth_sessions) => {
+        "id_hash, client_id, redirect_uri, scopes, state, nonce, code_challenge, prompt, max_age, login_hint, binding_hash, status, subject, claims, granted_scopes, auth_time, remember, created_at, expires_at"
+    };
+    (refresh_tokens) => {
+        "token_hash, authorization_id, client_id, scopes, created_at, expires_at, rotated_at"
+    };
+    (grants) => {
+        "subject, client_id, scopes, created_at, updated_at"
+    };
+    (authorizations) => {
+        "id, code_hash, client_id, redirect_uri, subject, scopes, claims, nonce, code_challenge, auth_time, code_expires_at, code_used, revoked, created_at, expires_at"
+    };
+}
+
 fn client_from_row(r: &Row<'_>) -> rusqlite::Result<ClientRecord> {
-    let uris: String = r.get("redirect_uris")?;
+    let uris: String = r.get(4)?;
     Ok(ClientRecord {
-        client_id: r.get("client_id")?,
-        secret_hash: r.get("secret_hash")?,
-        name: r.get("name")?,
-        owner: r.get("owner")?,
+        client_id: r.get(0)?,
+        secret_hash: r.get(1)?,
+        name: r.get(2)?,
+        owner: r.get(3)?,
         redirect_uris: serde_json::from_str(&uris).map_err(|_| corrupt("corrupt redirect_uris"))?,
-        public: r.get("public")?,
-        first_party: r.get("first_party")?,
-        logo_uri: r.get("logo_uri")?,
-        client_uri: r.get("client_uri")?,
-        created_at: r.get("created_at")?,
-        allowed_scopes: match r.get::<_, Option<String>>("allowed_scopes")? {
+        public: r.get(5)?,
+        first_party: r.get(6)?,
+        logo_uri: r.get(7)?,
+        client_uri: r.get(8)?,
+        created_at: r.get(9)?,
+        allowed_scopes: match r.get::<_, Option<String>>(10)? {
             Some(s) => Some(serde_json::from_str(&s).map_err(|_| corrupt("corrupt allowed_scopes"))?),
             None => None,
         },
-        issue_refresh_tokens: r.get("issue_refresh_tokens")?,
-        tokens_revoked_before: r.get("tokens_revoked_before")?,
-        registration_token_hash: r.get("registration_token_hash")?,
+        issue_refresh_tokens: r.get(11)?,
+        tokens_revoked_before: r.get(12)?,
+        registration_token_hash: r.get(13)?,
     })
 }
 
 fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
-        id_hash: r.get("id_hash")?,
-        client_id: r.get("client_id")?,
-        redirect_uri: r.get("redirect_uri")?,
-        scopes: scopes::split(&r.get::<_, String>("scopes")?),
-        state: r.get("state")?,
-        nonce: r.get("nonce")?,
-        code_challenge: r.get("code_challenge")?,
-        prompt: r.get("prompt")?,
-        max_age: r.get("max_age")?,
-        login_hint: r.get("login_hint")?,
-        binding_hash: r.get("binding_hash")?,
-        status: SessionStatus::parse(&r.get::<_, String>("status")?).map_err(|_| corrupt("corrupt session status"))?,
-        subject: r.get("subject")?,
-        claims: parse_map(&r.get::<_, String>("claims")?)?,
-        granted_scopes: scopes::split(&r.get::<_, String>("granted_scopes")?),
-        auth_time: r.get("auth_time")?,
-        remember: r.get("remember")?,
-        created_at: r.get("created_at")?,
-        expires_at: r.get("expires_at")?,
+        id_hash: r.get(0)?,
+        client_id: r.get(1)?,
+        redirect_uri: r.get(2)?,
+        scopes: scopes::split(&r.get::<_, String>(3)?),
+        state: r.get(4)?,
+        nonce: r.get(5)?,
+        code_challenge: r.get(6)?,
+        prompt: r.get(7)?,
+        max_age: r.get(8)?,
+        login_hint: r.get(9)?,
+        binding_hash: r.get(10)?,
+        status: SessionStatus::parse(&r.get::<_, String>(11)?).map_err(|_| corrupt("corrupt session status"))?,
+        subject: r.get(12)?,
+        claims: parse_map(&r.get::<_, String>(13)?)?,
+        granted_scopes: scopes::split(&r.get::<_, String>(14)?),
+        auth_time: r.get(15)?,
+        remember: r.get(16)?,
+        created_at: r.get(17)?,
+        expires_at: r.get(18)?,
     })
 }
 
 fn refresh_from_row(r: &Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
     Ok(RefreshTokenRecord {
-        token_hash: r.get("token_hash")?,
-        authorization_id: r.get("authorization_id")?,
-        client_id: r.get("client_id")?,
-        scopes: scopes::split(&r.get::<_, String>("scopes")?),
-        created_at: r.get("created_at")?,
-        expires_at: r.get("expires_at")?,
-        rotated_at: r.get("rotated_at")?,
+        token_hash: r.get(0)?,
+        authorization_id: r.get(1)?,
+        client_id: r.get(2)?,
+        scopes: scopes::split(&r.get::<_, String>(3)?),
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        rotated_at: r.get(6)?,
     })
 }
 
 fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<GrantRecord> {
     Ok(GrantRecord {
-        subject: r.get("subject")?,
-        client_id: r.get("client_id")?,
-        scopes: scopes::split(&r.get::<_, String>("scopes")?),
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
+        subject: r.get(0)?,
+        client_id: r.get(1)?,
+        scopes: scopes::split(&r.get::<_, String>(2)?),
+        created_at: r.get(3)?,
+        updated_at: r.get(4)?,
     })
 }
 
 fn authorization_from_row(r: &Row<'_>) -> rusqlite::Result<AuthorizationRecord> {
     Ok(AuthorizationRecord {
-        id: r.get("id")?,
-        code_hash: r.get("code_hash")?,
-        client_id: r.get("client_id")?,
-        redirect_uri: r.get("redirect_uri")?,
-        subject: r.get("subject")?,
-        scopes: scopes::split(&r.get::<_, String>("scopes")?),
-        claims: parse_map(&r.get::<_, String>("claims")?)?,
-        nonce: r.get("nonce")?,
-        code_challenge: r.get("code_challenge")?,
-        auth_time: r.get("auth_time")?,
-        code_expires_at: r.get("code_expires_at")?,
-        code_used: r.get("code_used")?,
-        revoked: r.get("revoked")?,
-        created_at: r.get("created_at")?,
-        expires_at: r.get("expires_at")?,
+        id: r.get(0)?,
+        code_hash: r.get(1)?,
+        client_id: r.get(2)?,
+        redirect_uri: r.get(3)?,
+        subject: r.get(4)?,
+        scopes: scopes::split(&r.get::<_, String>(5)?),
+        claims: parse_map(&r.get::<_, String>(6)?)?,
+        nonce: r.get(7)?,
+        code_challenge: r.get(8)?,
+        auth_time: r.get(9)?,
+        code_expires_at: r.get(10)?,
+        code_used: r.get(11)?,
+        revoked: r.get(12)?,
+        created_at: r.get(13)?,
+        expires_at: r.get(14)?,
     })
 }
 
@@ -618,18 +638,23 @@ impl Store for SqliteStore {
     }
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
         self.read(|c| {
-            stmt(c, "SELECT * FROM clients WHERE client_id = ?")?.query_row([client_id], client_from_row).optional()
+            stmt(c, concat!("SELECT ", columns!(clients), " FROM clients WHERE client_id = ?"))?
+                .query_row([client_id], client_from_row)
+                .optional()
         })
         .await
     }
     async fn list_clients(&self, owner: Option<&str>) -> Result<Vec<ClientRecord>> {
         self.read(|c| match owner {
-            Some(o) => stmt(c, "SELECT * FROM clients WHERE owner = ? ORDER BY created_at, rowid")?
-                .query_map([o], client_from_row)?
+            Some(o) => stmt(
+                c,
+                concat!("SELECT ", columns!(clients), " FROM clients WHERE owner = ? ORDER BY created_at, rowid"),
+            )?
+            .query_map([o], client_from_row)?
+            .collect(),
+            None => stmt(c, concat!("SELECT ", columns!(clients), " FROM clients ORDER BY created_at, rowid"))?
+                .query_map([], client_from_row)?
                 .collect(),
-            None => {
-                stmt(c, "SELECT * FROM clients ORDER BY created_at, rowid")?.query_map([], client_from_row)?.collect()
-            }
         })
         .await
     }
@@ -698,7 +723,9 @@ impl Store for SqliteStore {
     }
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {
         self.read(|c| {
-            stmt(c, "SELECT * FROM auth_sessions WHERE id_hash = ?")?.query_row([id_hash], session_from_row).optional()
+            stmt(c, concat!("SELECT ", columns!(auth_sessions), " FROM auth_sessions WHERE id_hash = ?"))?
+                .query_row([id_hash], session_from_row)
+                .optional()
         })
         .await
     }
@@ -760,7 +787,7 @@ impl Store for SqliteStore {
 
     async fn get_authorization_by_code(&self, code_hash: &str) -> Result<Option<AuthorizationRecord>> {
         self.read(|c| {
-            stmt(c, "SELECT * FROM authorizations WHERE code_hash = ?")?
+            stmt(c, concat!("SELECT ", columns!(authorizations), " FROM authorizations WHERE code_hash = ?"))?
                 .query_row([code_hash], authorization_from_row)
                 .optional()
         })
@@ -768,7 +795,9 @@ impl Store for SqliteStore {
     }
     async fn get_authorization(&self, id: &str) -> Result<Option<AuthorizationRecord>> {
         self.read(|c| {
-            stmt(c, "SELECT * FROM authorizations WHERE id = ?")?.query_row([id], authorization_from_row).optional()
+            stmt(c, concat!("SELECT ", columns!(authorizations), " FROM authorizations WHERE id = ?"))?
+                .query_row([id], authorization_from_row)
+                .optional()
         })
         .await
     }
@@ -818,7 +847,7 @@ impl Store for SqliteStore {
 
     async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
         self.read(|c| {
-            stmt(c, "SELECT * FROM refresh_tokens WHERE token_hash = ?")?
+            stmt(c, concat!("SELECT ", columns!(refresh_tokens), " FROM refresh_tokens WHERE token_hash = ?"))?
                 .query_row([token_hash], refresh_from_row)
                 .optional()
         })
@@ -890,7 +919,7 @@ impl Store for SqliteStore {
     }
     async fn get_grant(&self, subject: &str, client_id: &str) -> Result<Option<GrantRecord>> {
         self.read(|c| {
-            stmt(c, "SELECT * FROM grants WHERE subject = ? AND client_id = ?")?
+            stmt(c, concat!("SELECT ", columns!(grants), " FROM grants WHERE subject = ? AND client_id = ?"))?
                 .query_row([subject, client_id], grant_from_row)
                 .optional()
         })
@@ -898,9 +927,12 @@ impl Store for SqliteStore {
     }
     async fn list_grants(&self, subject: &str) -> Result<Vec<GrantRecord>> {
         self.read(|c| {
-            stmt(c, "SELECT * FROM grants WHERE subject = ? ORDER BY created_at, client_id")?
-                .query_map([subject], grant_from_row)?
-                .collect()
+            stmt(
+                c,
+                concat!("SELECT ", columns!(grants), " FROM grants WHERE subject = ? ORDER BY created_at, client_id"),
+            )?
+            .query_map([subject], grant_from_row)?
+            .collect()
         })
         .await
     }
