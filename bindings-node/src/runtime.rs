@@ -40,12 +40,10 @@ where
     F: Future<Output = connectivly::Result<T>> + Send + 'static,
     C: FnOnce(T) -> V + 'static,
 {
-    let mut fut = Box::pin(fut);
-    match poll_once(&mut fut) {
-        Poll::Ready(Ok(v)) => PromiseRaw::resolve(env, convert(v)),
-        Poll::Ready(Err(e)) => PromiseRaw::reject(env, errors::to_js(env, e)),
-        // Polling again with a real waker (the runtime's first poll) replaces the no-op one.
-        Poll::Pending => promise(env, fut, convert),
+    match now_or_promise(env, fut, convert) {
+        Ok(Either::A(v)) => PromiseRaw::resolve(env, v),
+        Ok(Either::B(later)) => Ok(later),
+        Err(e) => PromiseRaw::reject(env, e),
     }
 }
 
@@ -60,15 +58,11 @@ where
     C: FnOnce(T) -> V + 'static,
 {
     let mut fut = Box::pin(fut);
-    match poll_once(&mut fut) {
+    let mut cx = Context::from_waker(Waker::noop());
+    match napi::bindgen_prelude::within_runtime_if_available(|| fut.as_mut().poll(&mut cx)) {
         Poll::Ready(Ok(v)) => Ok(Either::A(convert(v))),
         Poll::Ready(Err(e)) => Err(errors::to_js(env, e)),
+        // Polling again with a real waker (the runtime's first poll) replaces the no-op one.
         Poll::Pending => promise(env, fut, convert).map(Either::B),
     }
-}
-
-/// One poll on the calling thread, inside the runtime's context, with a waker that does nothing.
-fn poll_once<F: Future + ?Sized>(fut: &mut std::pin::Pin<Box<F>>) -> Poll<F::Output> {
-    let mut cx = Context::from_waker(Waker::noop());
-    napi::bindgen_prelude::within_runtime_if_available(|| fut.as_mut().poll(&mut cx))
 }
