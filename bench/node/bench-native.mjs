@@ -102,13 +102,15 @@ async function measure(name, call, prepare, { check, note = '' } = {}) {
   if (items.length < n) note = (note ? `${note}; ` : '') + `N capped by the ${budget} s preparation budget`;
   n = items.length;
   const samples = new Float64Array(n);
-  const results = new Array(n);
+  // Each result is checked as it comes and then dropped, as a caller would: keeping thousands of result
+  // objects alive until the end made V8 promote and re-scan them, and charged those collections to the
+  // calls (mean 33–36 µs against 31 µs for new-token verification, with the same p50).
   for (let i = 0; i < n; i++) {
     const t = now();
-    results[i] = await call(items[i]);
+    const result = await call(items[i]);
     samples[i] = Number(now() - t);
+    if (check) check(result);
   }
-  if (check) check(results);
   let sum = 0;
   for (const s of samples) sum += s;
   const sorted = samples.slice().sort();
@@ -198,13 +200,12 @@ const authorizeQuery = (clientId, i) =>
 
 const sessionOf = (location) => new URL(location).searchParams.get('token');
 
-function checkCodes(results) {
-  const bad = results.find((r) => typeof r !== 'string' || !r.startsWith(REDIRECT) || !r.includes('code='));
-  if (bad !== undefined) fail(`approve did not return a redirect with a code: ${bad}`);
+function checkCode(r) {
+  if (typeof r !== 'string' || !r.startsWith(REDIRECT) || !r.includes('code=')) fail(`approve did not return a redirect with a code: ${r}`);
 }
 
-const checkSub = (sub) => (results) => {
-  if (results.some((r) => r.sub !== sub)) fail('verifyAccessToken returned a wrong subject');
+const checkSub = (sub) => (r) => {
+  if (r.sub !== sub) fail(`verifyAccessToken returned a wrong subject: ${r.sub}`);
 };
 
 const header = (headers, name) => headers.find(([k]) => k.toLowerCase() === name)?.[1];
@@ -237,7 +238,7 @@ async function benchNative(pkg, alg, tmp, store) {
   };
 
   const out = [];
-  out.push(await measure(`approve, native (embedded Provider, ${label})`, (sid) => p.approve(sid, { user: 'ann', skipConsent: true }), collect(newSession), { check: checkCodes }));
+  out.push(await measure(`approve, native (embedded Provider, ${label})`, (sid) => p.approve(sid, { user: 'ann', skipConsent: true }), collect(newSession), { check: checkCode }));
   const seen = await newToken();
   await p.verifyAccessToken(seen);
   out.push(await measure('verifyAccessToken, native, seen token', (t) => p.verifyAccessToken(t), same(seen), { check: checkSub(svc.clientId) }));
@@ -344,7 +345,7 @@ async function benchRemote(pkg, server) {
   };
 
   const out = [];
-  out.push(await measure('approve, HTTP (RemoteProvider -> server)', (sid) => remote.approve(sid, { user: 'ann', skipConsent: true }), collect(newSession), { check: checkCodes }));
+  out.push(await measure('approve, HTTP (RemoteProvider -> server)', (sid) => remote.approve(sid, { user: 'ann', skipConsent: true }), collect(newSession), { check: checkCode }));
   const seen = await newToken();
   await remote.verifyAccessToken(seen);
   out.push(await measure('verifyAccessToken, HTTP, seen token', (t) => remote.verifyAccessToken(t), same(seen), { check: checkSub(svc.clientId) }));
