@@ -504,6 +504,8 @@ class Provider extends HostApi {
       'issuer',
       'loginUrl',
       'database',
+      'databaseMaxConnections',
+      'databaseAcquireTimeout',
       'apiKey',
       'providerName',
       'providerLogoUri',

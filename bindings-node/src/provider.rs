@@ -470,6 +470,7 @@ fn config(o: ProviderOptions) -> connectivly::Result<Config> {
     if let Some(d) = o.database {
         cfg.database_url = d;
     }
+    cfg.set_database_pool(o.database_max_connections, o.database_acquire_timeout)?;
     cfg.api_key = o.api_key;
     if let Some(n) = o.provider_name {
         cfg.provider_name = n;

@@ -20,6 +20,10 @@ pub struct ProviderOptions {
     pub login_url: String,
     /// The store: `sqlite://path.db` (default `sqlite://connectivly.db`), `memory:`, or another URL the core supports.
     pub database: Option<String>,
+    /// PostgreSQL: connections this provider may hold open at once (default 10).
+    pub database_max_connections: Option<i64>,
+    /// PostgreSQL: seconds an operation waits for a connection before it fails with `storage` (default 10).
+    pub database_acquire_timeout: Option<i64>,
     /// An explicit host-API key (at least 16 characters); otherwise the key lives, hashed, in the store.
     pub api_key: Option<String>,
     /// The name shown on the consent page.

@@ -61,3 +61,31 @@ test('verifyAccessToken on PostgreSQL: new, seen, revoked and malformed tokens',
   await assert.rejects(provider.verifyAccessToken(doomed), (e) => e instanceof InvalidToken && e.code === 'invalid_token');
   await assert.rejects(provider.verifyAccessToken(at), InvalidToken, 'a seen token, revoked in this process');
 });
+
+test('databaseMaxConnections bounds the connections an embedded provider holds', { skip }, async (t) => {
+  const name = `connectivly_node_${randomBytes(8).toString('hex')}`;
+  psql(`CREATE DATABASE ${name}`);
+  t.after(() => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const provider = await Provider.open({
+    issuer: 'https://id.example.com',
+    loginUrl: 'https://app.example.com/connectivly',
+    database: url.toString(),
+    databaseMaxConnections: 2,
+    databaseAcquireTimeout: 30,
+  });
+  t.after(() => provider.close());
+
+  // 48 operations in flight at once: without the bound the pool would grow to its default of 10.
+  const created = await Promise.all(
+    Array.from({ length: 48 }, (_, i) => provider.createClient({ name: `App ${i}`, redirectUris: [REDIRECT] })),
+  );
+  assert.equal(new Set(created.map((c) => c.clientId)).size, 48);
+  assert.equal((await provider.listClients()).length, 48);
+  const r = spawnSync('psql', [ADMIN_URL, '-tAc',
+    `SELECT count(*) FROM pg_stat_activity WHERE datname = '${name}' AND application_name = 'connectivly'`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const held = Number(r.stdout.trim());
+  assert.ok(held >= 1 && held <= 2, `connections held: ${held}`);
+});

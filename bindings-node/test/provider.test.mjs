@@ -168,6 +168,10 @@ test('errors are classes with stable codes', async (t) => {
     { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', codeTtl: 0 },
     { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', accentColor: 'red' },
     { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', providerLogoUri: 'https://cdn.example/l.png' },
+    { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', databaseMaxConnections: 0 },
+    { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', databaseMaxConnections: -1 },
+    { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', databaseMaxConnections: 2 ** 32 },
+    { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:', databaseAcquireTimeout: 0 },
   ]) {
     await assert.rejects(Provider.open(options), { name: 'ConfigError', code: 'config_error' }, JSON.stringify(options));
   }

@@ -324,13 +324,15 @@ pub struct Provider {
 #[pymethods]
 impl Provider {
     #[new]
-    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), api_key=None, provider_name=None, provider_logo_uri=None, accent_color=None, scopes=None, signing_alg="RS256", access_token_signing_alg=None, audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None, registration_token=None))]
+    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), database_max_connections=None, database_acquire_timeout=None, api_key=None, provider_name=None, provider_logo_uri=None, accent_color=None, scopes=None, signing_alg="RS256", access_token_signing_alg=None, audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None, registration_token=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         issuer: String,
         login_url: String,
         database: String,
+        database_max_connections: Option<i64>,
+        database_acquire_timeout: Option<i64>,
         api_key: Option<String>,
         provider_name: Option<String>,
         provider_logo_uri: Option<String>,
@@ -351,6 +353,7 @@ impl Provider {
     ) -> PyResult<PyClassInitializer<Provider>> {
         let mut cfg = Config::new(issuer, login_url);
         cfg.database_url = database;
+        cfg.set_database_pool(database_max_connections, database_acquire_timeout).map_err(to_py)?;
         cfg.api_key = api_key;
         if let Some(n) = provider_name {
             cfg.provider_name = n;

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -162,3 +163,28 @@ def test_processes_opening_an_empty_database_at_once(database: str) -> None:
     p = Provider("https://id.example.com", "https://app.example.com/connectivly", database=database)
     assert sorted(c.client_id for c in p.list_clients()) == sorted(ids)
     p.close()
+
+
+def connections_held(database: str) -> int:
+    """The provider's connections to `database` that the server sees (the pool names itself `connectivly`)."""
+    name = urlsplit(database).path.lstrip("/")
+    out = subprocess.run(
+        ["psql", ADMIN_URL, "-tAc",
+         f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}' AND application_name = 'connectivly'"],
+        check=True, timeout=TIMEOUT, capture_output=True, text=True)
+    return int(out.stdout.strip())
+
+
+def test_pool_settings_bound_the_connections_a_provider_holds(database: str) -> None:
+    p = Provider("https://id.example.com", "https://app.example.com/connectivly", database=database,
+                 database_max_connections=2, database_acquire_timeout=30)
+    try:
+        # Eight threads at once (each call releases the GIL) would open eight connections without the bound.
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(lambda i: p.create_client(f"App {i}", ["https://client.example.com/cb"]).client_id,
+                                range(48)))
+        assert len(set(ids)) == 48
+        assert len(p.list_clients()) == 48
+        assert 1 <= connections_held(database) <= 2
+    finally:
+        p.close()

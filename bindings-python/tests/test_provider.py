@@ -143,6 +143,15 @@ def test_bad_configuration_raises_config_error(tmp_path: Any) -> None:
         Provider("https://id.example.com", "/login", database="memory:", accent_color="red")
     with pytest.raises(ConfigError):
         Provider("https://id.example.com", "/login", database="memory:", provider_logo_uri="https://cdn.example/l.png")
+    # Pool settings: a Python int may be negative or huge; neither wraps around into a valid size.
+    for bad in (0, -1, 2**32):
+        with pytest.raises(ConfigError, match="database_max_connections"):
+            Provider("https://id.example.com", "/login", database="memory:", database_max_connections=bad)
+    with pytest.raises(OverflowError):  # beyond 64 bits, as for every int argument
+        Provider("https://id.example.com", "/login", database="memory:", database_max_connections=2**70)
+    for bad in (0, -5):
+        with pytest.raises(ConfigError, match="database_acquire_timeout"):
+            Provider("https://id.example.com", "/login", database="memory:", database_acquire_timeout=bad)
     branded = Provider("https://id.example.com", "/login", database="memory:", accent_color="#0F7B6C",
                        provider_logo_uri="data:image/png;base64,iVBORw0KGgo=")
     branded.close()

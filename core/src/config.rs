@@ -100,6 +100,22 @@ impl Config {
         }
     }
 
+    /// Sets the PostgreSQL pool settings from a binding's integers (a Python `int`, a JS `number`),
+    /// which may be negative or too large: those are configuration errors, never wrapped or clamped.
+    pub fn set_database_pool(&mut self, max_connections: Option<i64>, acquire_timeout: Option<i64>) -> Result<()> {
+        if let Some(n) = max_connections {
+            let n = u32::try_from(n).ok().filter(|n| *n > 0);
+            self.database_max_connections =
+                Some(n.ok_or_else(|| Error::config("database_max_connections must be at least 1"))?);
+        }
+        if let Some(s) = acquire_timeout {
+            let s = u64::try_from(s).ok().filter(|s| *s > 0);
+            self.database_acquire_timeout =
+                Some(s.ok_or_else(|| Error::config("database_acquire_timeout must be at least 1 second"))?);
+        }
+        Ok(())
+    }
+
     /// Checks the configuration and normalises the issuer (no trailing slash).
     pub fn validate(mut self) -> Result<Config> {
         let issuer = url::Url::parse(&self.issuer)
@@ -316,5 +332,24 @@ mod tests {
     #[test]
     fn provider_name_is_required() {
         assert!(with(|c| c.provider_name = "  ".into()).is_err());
+    }
+
+    #[test]
+    fn pool_settings_from_a_binding_never_wrap() {
+        let mut c = Config::new("https://id.example/oauth", "/login");
+        c.set_database_pool(Some(4), Some(7)).unwrap();
+        assert_eq!((c.database_max_connections, c.database_acquire_timeout), (Some(4), Some(7)));
+        c.set_database_pool(None, None).unwrap();
+        assert_eq!((c.database_max_connections, c.database_acquire_timeout), (Some(4), Some(7)), "None keeps");
+        for bad in [0, -1, i64::from(u32::MAX) + 1, i64::MIN] {
+            let e = c.set_database_pool(Some(bad), None).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Config);
+            assert!(e.message().contains("database_max_connections"), "{bad}");
+        }
+        for bad in [0, -1, i64::MIN] {
+            let e = c.set_database_pool(None, Some(bad)).unwrap_err();
+            assert!(e.message().contains("database_acquire_timeout"), "{bad}");
+        }
+        assert_eq!(c.database_max_connections, Some(4), "a refused value changes nothing");
     }
 }

@@ -251,6 +251,8 @@ class Provider(HostApi):
         login_url: str,
         *,
         database: str = "sqlite://connectivly.db",
+        database_max_connections: Optional[int] = None,
+        database_acquire_timeout: Optional[int] = None,
         api_key: Optional[str] = None,
         provider_name: Optional[str] = None,
         provider_logo_uri: Optional[str] = None,
