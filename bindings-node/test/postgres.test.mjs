@@ -16,12 +16,15 @@ const HAVE_PSQL = spawnSync('psql', ['--version']).status === 0;
 const skip = !ADMIN_URL ? 'CONNECTIVLY_TEST_POSTGRES_URL is not set' : !HAVE_PSQL ? 'psql is not installed' : false;
 const REDIRECT = 'https://client.example.com/cb';
 
+/** Runs `sql` on the admin database; returns what it printed (unaligned, tuples only). */
 function psql(sql) {
-  const r = spawnSync('psql', [ADMIN_URL, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('psql', [ADMIN_URL, '-v', 'ON_ERROR_STOP=1', '-tAqc', sql], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
 }
 
-test('verifyAccessToken on PostgreSQL: new, seen, revoked and malformed tokens', { skip }, async (t) => {
+/** An embedded provider on a database of its own, both dropped when the test ends. */
+async function openOnFreshDatabase(t, options = {}) {
   const name = `connectivly_node_${randomBytes(8).toString('hex')}`;
   psql(`CREATE DATABASE ${name}`);
   t.after(() => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
@@ -31,8 +34,14 @@ test('verifyAccessToken on PostgreSQL: new, seen, revoked and malformed tokens',
     issuer: 'https://id.example.com',
     loginUrl: 'https://app.example.com/connectivly',
     database: url.toString(),
+    ...options,
   });
   t.after(() => provider.close());
+  return { provider, name };
+}
+
+test('verifyAccessToken on PostgreSQL: new, seen, revoked and malformed tokens', { skip }, async (t) => {
+  const { provider } = await openOnFreshDatabase(t);
 
   const created = await provider.createClient({ name: 'Photo Printer', redirectUris: [REDIRECT] });
   const tokens = async () => {
@@ -63,19 +72,7 @@ test('verifyAccessToken on PostgreSQL: new, seen, revoked and malformed tokens',
 });
 
 test('databaseMaxConnections bounds the connections an embedded provider holds', { skip }, async (t) => {
-  const name = `connectivly_node_${randomBytes(8).toString('hex')}`;
-  psql(`CREATE DATABASE ${name}`);
-  t.after(() => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const provider = await Provider.open({
-    issuer: 'https://id.example.com',
-    loginUrl: 'https://app.example.com/connectivly',
-    database: url.toString(),
-    databaseMaxConnections: 2,
-    databaseAcquireTimeout: 30,
-  });
-  t.after(() => provider.close());
+  const { provider, name } = await openOnFreshDatabase(t, { databaseMaxConnections: 2, databaseAcquireTimeout: 30 });
 
   // 48 operations in flight at once: without the bound the pool would grow to its default of 10.
   const created = await Promise.all(
@@ -83,9 +80,6 @@ test('databaseMaxConnections bounds the connections an embedded provider holds',
   );
   assert.equal(new Set(created.map((c) => c.clientId)).size, 48);
   assert.equal((await provider.listClients()).length, 48);
-  const r = spawnSync('psql', [ADMIN_URL, '-tAc',
-    `SELECT count(*) FROM pg_stat_activity WHERE datname = '${name}' AND application_name = 'connectivly'`], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const held = Number(r.stdout.trim());
+  const held = Number(psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${name}' AND application_name = 'connectivly'`));
   assert.ok(held >= 1 && held <= 2, `connections held: ${held}`);
 });
