@@ -5,10 +5,11 @@ use clap::Parser;
 use connectivly_server::cli;
 
 // jemalloc rather than glibc's malloc: a server allocates and frees small buffers on every request
-// from several threads. Measured with `connectivly-bench load` (ES256, 64 connections): 16–17 % more
-// sign-in flows per second, and resident memory that stays flat under sustained load where glibc's
-// per-thread arenas crept upward (glibc 20.2 → 20.6 MiB from the first minute to the second; jemalloc
-// 22.0 → 22.1). Idle RSS is about 1 MiB higher (12.6 against 11.5 MiB).
+// from several threads. Measured with `connectivly-bench load` (ES256, 64 connections, runs
+// alternating with a glibc build): 3,423–3,774 sign-in flows per second against 3,033–3,263, and
+// resident memory that stays flat under sustained load where glibc's per-thread arenas crept upward
+// (from the first minute to the second: glibc 20.2 → 20.6 MiB, jemalloc 22.0 → 22.1). Idle RSS is
+// about 1 MiB higher (12.5–12.8 against 11.2–12.0 MiB).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
