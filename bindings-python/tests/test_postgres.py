@@ -179,7 +179,7 @@ def test_pool_settings_bound_the_connections_a_provider_holds(database: str) -> 
     p = Provider("https://id.example.com", "https://app.example.com/connectivly", database=database,
                  database_max_connections=2, database_acquire_timeout=30)
     try:
-        # Eight threads at once (each call releases the GIL) would open eight connections without the bound.
+        # Eight threads at once (each call releases the GIL): without the bound the pool grew to its default 10.
         with ThreadPoolExecutor(8) as pool:
             ids = list(pool.map(lambda i: p.create_client(f"App {i}", ["https://client.example.com/cb"]).client_id,
                                 range(48)))

@@ -102,16 +102,18 @@ impl Config {
 
     /// Sets the PostgreSQL pool settings from a binding's integers (a Python `int`, a JS `number`),
     /// which may be negative or too large: those are configuration errors, never wrapped or clamped.
+    /// Zero converts and is refused by [`validate`](Self::validate), like every other source's zero.
     pub fn set_database_pool(&mut self, max_connections: Option<i64>, acquire_timeout: Option<i64>) -> Result<()> {
         if let Some(n) = max_connections {
-            let n = u32::try_from(n).ok().filter(|n| *n > 0);
-            self.database_max_connections =
-                Some(n.ok_or_else(|| Error::config("database_max_connections must be at least 1"))?);
+            self.database_max_connections = Some(
+                u32::try_from(n)
+                    .map_err(|_| Error::config(format!("database_max_connections must be from 1 to {}", u32::MAX)))?,
+            );
         }
         if let Some(s) = acquire_timeout {
-            let s = u64::try_from(s).ok().filter(|s| *s > 0);
-            self.database_acquire_timeout =
-                Some(s.ok_or_else(|| Error::config("database_acquire_timeout must be at least 1 second"))?);
+            self.database_acquire_timeout = Some(
+                u64::try_from(s).map_err(|_| Error::config("database_acquire_timeout must be at least 1 second"))?,
+            );
         }
         Ok(())
     }
@@ -341,15 +343,21 @@ mod tests {
         assert_eq!((c.database_max_connections, c.database_acquire_timeout), (Some(4), Some(7)));
         c.set_database_pool(None, None).unwrap();
         assert_eq!((c.database_max_connections, c.database_acquire_timeout), (Some(4), Some(7)), "None keeps");
-        for bad in [0, -1, i64::from(u32::MAX) + 1, i64::MIN] {
+        for bad in [-1, i64::from(u32::MAX) + 1, i64::MIN] {
             let e = c.set_database_pool(Some(bad), None).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::Config);
             assert!(e.message().contains("database_max_connections"), "{bad}");
         }
-        for bad in [0, -1, i64::MIN] {
+        for bad in [-1, i64::MIN] {
             let e = c.set_database_pool(None, Some(bad)).unwrap_err();
             assert!(e.message().contains("database_acquire_timeout"), "{bad}");
         }
         assert_eq!(c.database_max_connections, Some(4), "a refused value changes nothing");
+        // Zero is refused where every source's zero is: by validate.
+        let e = with(|c| c.set_database_pool(Some(0), None).unwrap()).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Config);
+        assert!(e.message().contains("database_max_connections"));
+        let e = with(|c| c.set_database_pool(None, Some(0)).unwrap()).unwrap_err();
+        assert!(e.message().contains("database_acquire_timeout"));
     }
 }
