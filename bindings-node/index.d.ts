@@ -74,6 +74,8 @@ export declare class InvalidToken extends ConnectivlyError {}
 export declare class InsufficientScope extends ConnectivlyError {}
 /** The authorization was refused (`access_denied`). */
 export declare class AccessDenied extends ConnectivlyError {}
+/** The client asked for a fresh sign-in (`prompt=login`, `max_age`): re-authenticate, then approve with `authTime` (`login_required`). */
+export declare class LoginRequired extends ConnectivlyError {}
 /** The host-API key is missing or wrong (`unauthorized`). */
 export declare class Unauthorized extends ConnectivlyError {}
 /** No such auth session or client (`not_found`). */

@@ -45,6 +45,7 @@ const KINDS = [
   ['InvalidToken', 'invalid_token'],
   ['InsufficientScope', 'insufficient_scope'],
   ['AccessDenied', 'access_denied'],
+  ['LoginRequired', 'login_required'],
   ['Unauthorized', 'unauthorized'],
   ['NotFound', 'not_found'],
   ['Expired', 'expired'],
@@ -389,6 +390,7 @@ class HostApi {
         'clientUri',
         'allowedScopes',
         'issueRefreshTokens',
+        'introspectionAllowed',
       ];
       checkStrings('createClient', 'redirectUris', checkOptions('createClient', client, allowed).redirectUris);
       return this[NATIVE].createClient(client);
@@ -411,7 +413,7 @@ class HostApi {
   updateClient(clientId, update) {
     return call('updateClient', () => {
       checkString('updateClient', 'clientId', clientId);
-      const allowed = ['name', 'owner', 'redirectUris', 'firstParty', 'logoUri', 'clientUri', 'allowedScopes', 'issueRefreshTokens'];
+      const allowed = ['name', 'owner', 'redirectUris', 'firstParty', 'logoUri', 'clientUri', 'allowedScopes', 'issueRefreshTokens', 'introspectionAllowed'];
       const o = checkOptions('updateClient', update, allowed, true);
       if (o && o.redirectUris != null) checkStrings('updateClient', 'redirectUris', o.redirectUris);
       return this[NATIVE].updateClient(clientId, o);
@@ -523,6 +525,8 @@ class Provider extends HostApi {
       'keyRotationInterval',
       'secret',
       'registrationToken',
+      'requirePkce',
+      'allowReadableDatabase',
     ];
     const handle = await call('Provider.open', () => {
       const o = checkOptions('Provider.open', options, allowed);

@@ -19,6 +19,7 @@ export const {
   InvalidToken,
   InsufficientScope,
   AccessDenied,
+  LoginRequired,
   Unauthorized,
   NotFound,
   Expired,

@@ -21,6 +21,8 @@ pub struct NewClientOptions {
     pub allowed_scopes: Option<Vec<String>>,
     /// Refresh tokens even without `offline_access`.
     pub issue_refresh_tokens: Option<bool>,
+    /// A resource server: `/oauth2/introspect` describes other clients' access tokens to it.
+    pub introspection_allowed: Option<bool>,
 }
 
 impl From<NewClientOptions> for NewClient {
@@ -35,6 +37,7 @@ impl From<NewClientOptions> for NewClient {
             client_uri: o.client_uri,
             allowed_scopes: o.allowed_scopes,
             issue_refresh_tokens: o.issue_refresh_tokens.unwrap_or(false),
+            introspection_allowed: o.introspection_allowed.unwrap_or(false),
         }
     }
 }
@@ -50,6 +53,7 @@ pub struct ClientUpdateOptions {
     pub client_uri: Option<String>,
     pub allowed_scopes: Option<Vec<String>>,
     pub issue_refresh_tokens: Option<bool>,
+    pub introspection_allowed: Option<bool>,
 }
 
 /// The core update an optional options object asks for (none: change nothing).
@@ -65,6 +69,7 @@ pub fn client_update(o: Option<ClientUpdateOptions>) -> ClientUpdate {
             client_uri: o.client_uri,
             allowed_scopes: o.allowed_scopes,
             issue_refresh_tokens: o.issue_refresh_tokens,
+            introspection_allowed: o.introspection_allowed,
         },
     }
 }

@@ -499,6 +499,8 @@ fn config(o: ProviderOptions) -> connectivly::Result<Config> {
     }
     cfg.secret = o.secret;
     cfg.registration_token = o.registration_token;
+    cfg.require_pkce = o.require_pkce.unwrap_or(cfg.require_pkce);
+    cfg.allow_readable_database = o.allow_readable_database.unwrap_or(cfg.allow_readable_database);
     Ok(cfg)
 }
 

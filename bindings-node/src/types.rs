@@ -59,6 +59,10 @@ pub struct ProviderOptions {
     pub secret: Option<String>,
     /// Enables Dynamic Client Registration for callers presenting this initial access token.
     pub registration_token: Option<String>,
+    /// Every authorization request must carry a PKCE `code_challenge` (default true).
+    pub require_pkce: Option<bool>,
+    /// Open a SQLite file (and its `.key` file) that other local users can read (default false).
+    pub allow_readable_database: Option<bool>,
 }
 
 /// Options of `RemoteProvider.connect`.
@@ -166,6 +170,8 @@ pub struct Client {
     pub created_at: i64,
     pub allowed_scopes: Option<Vec<String>>,
     pub issue_refresh_tokens: bool,
+    /// A resource server: may introspect other clients' access tokens.
+    pub introspection_allowed: bool,
 }
 
 impl From<connectivly::Client> for Client {
@@ -182,6 +188,7 @@ impl From<connectivly::Client> for Client {
             created_at: c.created_at,
             allowed_scopes: c.allowed_scopes,
             issue_refresh_tokens: c.issue_refresh_tokens,
+            introspection_allowed: c.introspection_allowed,
         }
     }
 }

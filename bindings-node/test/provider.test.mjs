@@ -35,6 +35,8 @@ async function start(provider, clientId, params = {}) {
     scope: 'openid profile email',
     state: 's1',
     nonce: 'n1',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
     ...params,
   });
   const r = await provider.handle({ method: 'GET', path: '/oauth2/authorize', query: q.toString() });
@@ -278,6 +280,7 @@ test('requireToken reads a form-body token; express() refuses a wrong mount path
         grant_type: 'authorization_code',
         code: query(target).code,
         redirect_uri: REDIRECT,
+        code_verifier: 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk',
         client_id: created.clientId,
         client_secret: created.clientSecret,
       }).toString(),

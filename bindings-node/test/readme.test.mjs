@@ -43,6 +43,8 @@ test('the README Express snippet serves discovery, approves and guards its API',
     client_id: client.clientId,
     redirect_uri: 'https://printer.example/cb',
     scope: 'openid photos:read',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
   });
   const authorize = await fetch(`${base}/oauth/oauth2/authorize?${q}`, { redirect: 'manual' });
   assert.equal(authorize.status, 302);

@@ -24,6 +24,8 @@ async function open(t, extra = {}) {
 }
 
 async function token(provider, client, form) {
+  // codeFor sends the RFC 7636 Appendix B challenge; this is its verifier.
+  if (form.grant_type === 'authorization_code') form = { code_verifier: 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk', ...form };
   const r = await provider.handle({
     method: 'POST',
     path: '/oauth2/token',
@@ -34,7 +36,14 @@ async function token(provider, client, form) {
 }
 
 async function codeFor(provider, client, scope, approval = {}) {
-  const q = new URLSearchParams({ response_type: 'code', client_id: client.clientId, redirect_uri: REDIRECT, scope });
+  const q = new URLSearchParams({
+    response_type: 'code',
+    client_id: client.clientId,
+    redirect_uri: REDIRECT,
+    scope,
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
+  });
   const r = await provider.handle({ method: 'GET', path: '/oauth2/authorize', query: q.toString() });
   const sid = query(r.headers.find(([k]) => k === 'location')[1]).token;
   return query(await provider.approve(sid, { user: 'ann', skipConsent: true, ...approval })).code;

@@ -13,6 +13,7 @@ pub fn new_client(
     client_uri: Option<String>,
     allowed_scopes: Option<Vec<String>>,
     issue_refresh_tokens: bool,
+    introspection_allowed: bool,
 ) -> NewClient {
     NewClient {
         name,
@@ -24,6 +25,7 @@ pub fn new_client(
         client_uri,
         allowed_scopes,
         issue_refresh_tokens,
+        introspection_allowed,
     }
 }
 
@@ -37,6 +39,17 @@ pub fn client_update(
     client_uri: Option<String>,
     allowed_scopes: Option<Vec<String>>,
     issue_refresh_tokens: Option<bool>,
+    introspection_allowed: Option<bool>,
 ) -> ClientUpdate {
-    ClientUpdate { name, owner, redirect_uris, first_party, logo_uri, client_uri, allowed_scopes, issue_refresh_tokens }
+    ClientUpdate {
+        name,
+        owner,
+        redirect_uris,
+        first_party,
+        logo_uri,
+        client_uri,
+        allowed_scopes,
+        issue_refresh_tokens,
+        introspection_allowed,
+    }
 }

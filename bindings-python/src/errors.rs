@@ -17,6 +17,12 @@ create_exception!(connectivly, InvalidScope, ConnectivlyError, "A scope is unkno
 create_exception!(connectivly, InvalidToken, ConnectivlyError, "The token is missing, invalid, expired or revoked.");
 create_exception!(connectivly, InsufficientScope, ConnectivlyError, "The token lacks a required scope.");
 create_exception!(connectivly, AccessDenied, ConnectivlyError, "The authorization was refused.");
+create_exception!(
+    connectivly,
+    LoginRequired,
+    ConnectivlyError,
+    "The client asked for a fresh sign-in: re-authenticate the user, then approve with auth_time."
+);
 create_exception!(connectivly, Unauthorized, ConnectivlyError, "The host-API key is missing or wrong.");
 create_exception!(connectivly, NotFound, ConnectivlyError, "No such auth session or client.");
 create_exception!(connectivly, Expired, ConnectivlyError, "The auth session has expired.");
@@ -44,6 +50,7 @@ pub fn to_py(err: connectivly::Error) -> PyErr {
         ErrorKind::InvalidToken => InvalidToken::new_err(msg),
         ErrorKind::InsufficientScope => InsufficientScope::new_err(msg),
         ErrorKind::AccessDenied => AccessDenied::new_err(msg),
+        ErrorKind::LoginRequired => LoginRequired::new_err(msg),
         ErrorKind::Unauthorized => Unauthorized::new_err(msg),
         ErrorKind::NotFound => NotFound::new_err(msg),
         ErrorKind::Expired => Expired::new_err(msg),
@@ -86,6 +93,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("InvalidToken", py.get_type::<InvalidToken>(), ErrorKind::InvalidToken.code()),
         ("InsufficientScope", py.get_type::<InsufficientScope>(), ErrorKind::InsufficientScope.code()),
         ("AccessDenied", py.get_type::<AccessDenied>(), ErrorKind::AccessDenied.code()),
+        ("LoginRequired", py.get_type::<LoginRequired>(), ErrorKind::LoginRequired.code()),
         ("Unauthorized", py.get_type::<Unauthorized>(), ErrorKind::Unauthorized.code()),
         ("NotFound", py.get_type::<NotFound>(), ErrorKind::NotFound.code()),
         ("Expired", py.get_type::<Expired>(), ErrorKind::Expired.code()),

@@ -177,7 +177,7 @@ impl HostApi {
     }
 
     /// Registers a client; the secret (confidential clients) is in the result and nowhere else, ever.
-    #[pyo3(signature = (name, redirect_uris, *, owner=None, public=false, first_party=false, logo_uri=None, client_uri=None, allowed_scopes=None, issue_refresh_tokens=false))]
+    #[pyo3(signature = (name, redirect_uris, *, owner=None, public=false, first_party=false, logo_uri=None, client_uri=None, allowed_scopes=None, issue_refresh_tokens=false, introspection_allowed=false))]
     #[allow(clippy::too_many_arguments)]
     fn create_client(
         &self,
@@ -191,6 +191,7 @@ impl HostApi {
         client_uri: Option<String>,
         allowed_scopes: Option<Vec<String>>,
         issue_refresh_tokens: bool,
+        introspection_allowed: bool,
     ) -> PyResult<CreatedClient> {
         let api = self.api().py_err()?;
         let new = clients::new_client(
@@ -203,6 +204,7 @@ impl HostApi {
             client_uri,
             allowed_scopes,
             issue_refresh_tokens,
+            introspection_allowed,
         );
         let c = py.detach(|| block_on(api.create_client(new))).py_err()?;
         CreatedClient::from_core(py, c)
@@ -220,7 +222,7 @@ impl HostApi {
         Ok(Client::from(py.detach(|| block_on(api.get_client(client_id))).py_err()?))
     }
 
-    #[pyo3(signature = (client_id, *, name=None, owner=None, redirect_uris=None, first_party=None, logo_uri=None, client_uri=None, allowed_scopes=None, issue_refresh_tokens=None))]
+    #[pyo3(signature = (client_id, *, name=None, owner=None, redirect_uris=None, first_party=None, logo_uri=None, client_uri=None, allowed_scopes=None, issue_refresh_tokens=None, introspection_allowed=None))]
     #[allow(clippy::too_many_arguments)]
     fn update_client(
         &self,
@@ -234,6 +236,7 @@ impl HostApi {
         client_uri: Option<String>,
         allowed_scopes: Option<Vec<String>>,
         issue_refresh_tokens: Option<bool>,
+        introspection_allowed: Option<bool>,
     ) -> PyResult<Client> {
         let api = self.api().py_err()?;
         let update = clients::client_update(
@@ -245,6 +248,7 @@ impl HostApi {
             client_uri,
             allowed_scopes,
             issue_refresh_tokens,
+            introspection_allowed,
         );
         Ok(Client::from(py.detach(|| block_on(api.update_client(client_id, update))).py_err()?))
     }
@@ -324,7 +328,7 @@ pub struct Provider {
 #[pymethods]
 impl Provider {
     #[new]
-    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), database_max_connections=None, database_acquire_timeout=None, api_key=None, provider_name=None, provider_logo_uri=None, accent_color=None, scopes=None, signing_alg="RS256", access_token_signing_alg=None, audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None, registration_token=None))]
+    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), database_max_connections=None, database_acquire_timeout=None, api_key=None, provider_name=None, provider_logo_uri=None, accent_color=None, scopes=None, signing_alg="RS256", access_token_signing_alg=None, audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None, registration_token=None, require_pkce=true, allow_readable_database=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -350,6 +354,8 @@ impl Provider {
         key_rotation_interval: Option<i64>,
         secret: Option<String>,
         registration_token: Option<String>,
+        require_pkce: bool,
+        allow_readable_database: bool,
     ) -> PyResult<PyClassInitializer<Provider>> {
         let mut cfg = Config::new(issuer, login_url);
         cfg.database_url = database;
@@ -377,6 +383,8 @@ impl Provider {
         }
         cfg.secret = secret;
         cfg.registration_token = registration_token;
+        cfg.require_pkce = require_pkce;
+        cfg.allow_readable_database = allow_readable_database;
         let open_cfg = cfg.clone();
         let p = py.detach(|| block_on(connectivly::Provider::open(open_cfg))).py_err()?;
         let issuer = p.issuer().to_string();

@@ -30,6 +30,7 @@ pub struct Client {
     pub created_at: i64,
     pub allowed_scopes: Option<Vec<String>>,
     pub issue_refresh_tokens: bool,
+    pub introspection_allowed: bool,
 }
 
 #[pymethods]
@@ -60,6 +61,7 @@ impl PartialEq for Client {
             && self.created_at == o.created_at
             && self.allowed_scopes == o.allowed_scopes
             && self.issue_refresh_tokens == o.issue_refresh_tokens
+            && self.introspection_allowed == o.introspection_allowed
     }
 }
 
@@ -77,6 +79,7 @@ impl From<connectivly::Client> for Client {
             created_at: c.created_at,
             allowed_scopes: c.allowed_scopes,
             issue_refresh_tokens: c.issue_refresh_tokens,
+            introspection_allowed: c.introspection_allowed,
         }
     }
 }

@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent(
     p = Provider("https://id.example.com", "https://app.example.com/connectivly", database=db)
     if action == "start":
         q = ("response_type=code&client_id=" + arg +
-             "&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&scope=openid&state=s")
+             "&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&scope=openid&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256")
         r = p.handle("GET", "/oauth2/authorize", q)
         print(dict(r.headers)["location"].split("token=")[1])
     elif action == "approve":
@@ -77,7 +77,7 @@ def test_forked_worker_reopens_its_own_connections(tmp_path: Path) -> None:
         code = 1
         try:
             r = p.handle("GET", "/oauth2/authorize", "response_type=code&client_id=" + client.client_id +
-                         "&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&scope=openid")
+                         "&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256")
             sid = query(dict(r.headers)["location"])["token"]
             p.approve(sid, "ann", skip_consent=True)
             code = 0

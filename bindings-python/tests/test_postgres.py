@@ -2,7 +2,8 @@
 balancer) see each other's clients and sessions.
 
 Skipped unless CONNECTIVLY_TEST_POSTGRES_URL names a server (`tests/pg-cluster start` runs a private
-one); each test creates a database of its own on it with psql.
+one); each test creates a database of its own on it with psql, so once the URL is set a missing psql
+fails every test instead of skipping it. The server must offer TLS (pg-cluster always does).
 """
 
 from __future__ import annotations
@@ -27,8 +28,17 @@ ADMIN_URL = os.environ.get("CONNECTIVLY_TEST_POSTGRES_URL", "").strip()
 
 pytestmark = [
     pytest.mark.skipif(not ADMIN_URL, reason="CONNECTIVLY_TEST_POSTGRES_URL is not set"),
-    pytest.mark.skipif(shutil.which("psql") is None, reason="psql is needed to create a test database"),
 ]
+
+
+def require_psql() -> None:
+    # With a PostgreSQL URL set, the tests must run: a missing psql is a broken setup, not a reason to skip.
+    assert shutil.which("psql") is not None, (
+        "CONNECTIVLY_TEST_POSTGRES_URL is set but psql is not installed (apt-get install postgresql-client)")
+
+
+def test_psql_is_installed_when_a_postgres_url_is_set() -> None:
+    require_psql()
 
 TIMEOUT = 60
 
@@ -49,7 +59,7 @@ WORKER = textwrap.dedent(
             out = sorted(c.client_id for c in p.list_clients())
         elif cmd == "start":
             q = ("response_type=code&client_id=" + arg +
-                 "&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&scope=openid&state=s")
+                 "&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&scope=openid&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256")
             r = p.handle("GET", "/oauth2/authorize", q)
             out = dict(r.headers)["location"].split("token=")[1]
         elif cmd == "status":
@@ -70,6 +80,7 @@ WORKER = textwrap.dedent(
 
 @pytest.fixture
 def database() -> Iterator[str]:
+    require_psql()
     name = "connectivly_t_" + secrets.token_hex(8)
     subprocess.run(["psql", ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", f"CREATE DATABASE {name}"], check=True,
                    timeout=TIMEOUT, capture_output=True)
@@ -186,5 +197,66 @@ def test_pool_settings_bound_the_connections_a_provider_holds(database: str) -> 
         assert len(set(ids)) == 48
         assert len(p.list_clients()) == 48
         assert 1 <= connections_held(database) <= 2
+    finally:
+        p.close()
+
+
+def with_query(url: str, extra: str) -> str:
+    parts = urlsplit(url)
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def provider_connections_tls(database: str) -> list[bool]:
+    """For each connection the provider's pool holds to `database` (by database and the pool's
+    application_name, never psql's own), whether the server sees it encrypted (pg_stat_ssl)."""
+    name = urlsplit(database).path.lstrip("/")
+    out = subprocess.run(
+        ["psql", ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-tAc",
+         "SELECT s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s ON s.pid = a.pid "
+         f"WHERE a.datname = '{name}' AND a.application_name = 'connectivly'"],
+        check=True, timeout=TIMEOUT, capture_output=True, text=True)
+    return [line == "t" for line in out.stdout.split()]
+
+
+def wait_until_disconnected(database: str) -> None:
+    """After close, until the server has ended the provider's backends (so the next check sees only the next pool)."""
+    import time
+
+    deadline = time.monotonic() + TIMEOUT
+    while provider_connections_tls(database):
+        assert time.monotonic() < deadline, "the closed provider's connections did not go away"
+        time.sleep(0.1)
+
+
+def test_the_providers_own_connections_use_tls_when_the_url_requires_it(database: str) -> None:
+    """sslmode=require in the database URL: every connection of the provider's pool is encrypted, as the
+    server sees it. The same query on a provider opened with sslmode=disable sees plain connections, so
+    it can tell the two apart."""
+    ssl = subprocess.run(["psql", ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-tAc", "SHOW ssl"], check=True,
+                         timeout=TIMEOUT, capture_output=True, text=True).stdout.strip()
+    assert ssl == "on", "the test server must offer TLS (tests/pg-cluster always enables it)"
+
+    plain = Provider("https://id.example.com", "https://app.example.com/connectivly",
+                     database=with_query(database, "sslmode=disable"))
+    try:
+        plain.create_client("Plain App", ["https://client.example.com/cb"])
+        seen = provider_connections_tls(database)
+        assert seen and not any(seen), f"sslmode=disable: the check must see plain connections, saw {seen}"
+    finally:
+        plain.close()
+    wait_until_disconnected(database)
+
+    p = Provider("https://id.example.com", "https://app.example.com/connectivly",
+                 database=with_query(database, "sslmode=require"), database_max_connections=4)
+    try:
+        # Several calls at once, so the pool holds more than one connection.
+        with ThreadPoolExecutor(4) as pool:
+            ids = list(pool.map(lambda i: p.create_client(f"TLS App {i}", ["https://client.example.com/cb"]).client_id,
+                                range(16)))
+        assert len(set(ids)) == 16
+        seen = provider_connections_tls(database)
+        assert seen, "the provider holds no connection to its database"
+        assert all(seen), f"a connection of the provider's pool is not encrypted: {seen}"
     finally:
         p.close()

@@ -28,7 +28,7 @@ REDIRECT = "https://client.example.com/cb"
 
 def start(provider: Any, client_id: str, scope: str = "openid profile email", **extra: str) -> str:
     q = f"response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb" \
-        f"&scope={scope.replace(' ', '%20')}&state=s1&nonce=n1"
+        f"&scope={scope.replace(' ', '%20')}&state=s1&nonce=n1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
     for k, v in extra.items():
         q += f"&{k}={v}"
     r = provider.handle("GET", "/oauth2/authorize", q)
@@ -60,7 +60,7 @@ def test_results_are_typed_objects(provider: Any) -> None:
     code = query(target)["code"]
     r = provider.handle("POST", "/oauth2/token", "", [
         ("content-type", "application/x-www-form-urlencoded"),
-    ], f"grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb"
+    ], f"grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
        f"&client_id={created.client_id}&client_secret={created.client_secret}".encode())
     assert r.status == 200, r.body
     assert ("cache-control", "no-store") in r.headers
@@ -206,7 +206,7 @@ def test_access_tokens_can_have_their_own_algorithm(db_url: str) -> None:
         created = p.create_client("Photo Printer", [REDIRECT])
         code = query(p.approve(start(p, created.client_id), "ann", skip_consent=True))["code"]
         r = p.handle("POST", "/oauth2/token", "", [("content-type", "application/x-www-form-urlencoded")],
-                     f"grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb"
+                     f"grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
                      f"&client_id={created.client_id}&client_secret={created.client_secret}".encode())
         tokens = json.loads(r.body)
 

@@ -16,6 +16,8 @@ def token_request(provider: Any, client: Any, **form: str) -> tuple[int, dict[st
     from urllib.parse import urlencode
 
     form.update(client_id=client.client_id, client_secret=client.client_secret)
+    if form.get("grant_type") == "authorization_code":
+        form.setdefault("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")  # the challenge test_provider.start sends
     r = provider.handle("POST", "/oauth2/token", "", [("content-type", "application/x-www-form-urlencoded")],
                         urlencode(form).encode())
     return r.status, json.loads(r.body)

@@ -26,6 +26,9 @@ pub struct Client {
     pub allowed_scopes: Option<Vec<String>>,
     /// Refresh tokens even without `offline_access`.
     pub issue_refresh_tokens: bool,
+    /// A resource server: `/oauth2/introspect` describes other clients' access tokens to it.
+    #[serde(default)]
+    pub introspection_allowed: bool,
 }
 
 impl From<&ClientRecord> for Client {
@@ -42,17 +45,28 @@ impl From<&ClientRecord> for Client {
             created_at: c.created_at,
             allowed_scopes: c.allowed_scopes.clone(),
             issue_refresh_tokens: c.issue_refresh_tokens,
+            introspection_allowed: c.introspection_allowed,
         }
     }
 }
 
 /// A client right after creation or secret rotation: the only time its secret is visible.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `{:?}` masks the secret (a debug log line must not leak it); read the field to show it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreatedClient {
     #[serde(flatten)]
     pub client: Client,
     /// `None` for public clients.
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for CreatedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedClient")
+            .field("client", &self.client)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// What a host supplies to register a client.
@@ -75,6 +89,10 @@ pub struct NewClient {
     pub allowed_scopes: Option<Vec<String>>,
     #[serde(default)]
     pub issue_refresh_tokens: bool,
+    /// A resource server (confidential clients only): `/oauth2/introspect` describes access tokens
+    /// issued to other clients to it. Other clients learn only about their own tokens.
+    #[serde(default)]
+    pub introspection_allowed: bool,
 }
 
 /// A partial update; absent fields stay as they are. `public` cannot change after creation.
@@ -97,6 +115,8 @@ pub struct ClientUpdate {
     pub allowed_scopes: Option<Vec<String>>,
     #[serde(default)]
     pub issue_refresh_tokens: Option<bool>,
+    #[serde(default)]
+    pub introspection_allowed: Option<bool>,
 }
 
 const MAX_REDIRECT_URIS: usize = 20;
@@ -109,7 +129,18 @@ pub fn validate_redirect_uri(uri: &str) -> Result<()> {
     if uri.len() > MAX_URI_LEN || uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(bad("is too long or contains whitespace or control characters"));
     }
+    if uri.contains('\\') {
+        // WHATWG parsers read `\` as `/` in http(s) URLs, others as data: the same string would
+        // name two places (`https://a.example\@evil.example/cb`).
+        return Err(bad("must not contain a backslash"));
+    }
     let u = url::Url::parse(uri).map_err(|_| bad("is not an absolute URL"))?;
+    if u.as_str() != uri {
+        // `https:evil.example/cb` parses as `https://evil.example/cb` here and as something else
+        // elsewhere: only a URI in its one canonical form is registered, so the exact string match
+        // at /authorize means the same place to every parser.
+        return Err(bad(&format!("is not in canonical form (it reads as {:?}): register that form", u.as_str())));
+    }
     if u.fragment().is_some() || uri.contains('#') {
         return Err(bad("must not contain a fragment"));
     }
@@ -190,6 +221,9 @@ impl Provider {
     ) -> Result<CreatedClient> {
         validate_fields(&new.name, &new.redirect_uris, &new.logo_uri, &new.client_uri)?;
         validate_owner(&new.owner)?;
+        if new.public && new.introspection_allowed {
+            return Err(Error::invalid_request("introspection_allowed needs a confidential client (public is true)"));
+        }
         self.validate_allowed_scopes(&new.allowed_scopes)?;
         let secret = (!new.public).then(|| secrets::new_secret(prefix::CLIENT_SECRET));
         let rec = ClientRecord {
@@ -205,6 +239,7 @@ impl Provider {
             created_at: crate::time::now(),
             allowed_scopes: new.allowed_scopes,
             issue_refresh_tokens: new.issue_refresh_tokens,
+            introspection_allowed: new.introspection_allowed,
             tokens_revoked_before: None,
             registration_token_hash,
         };
@@ -248,6 +283,12 @@ impl Provider {
         }
         if let Some(r) = update.issue_refresh_tokens {
             rec.issue_refresh_tokens = r;
+        }
+        if let Some(i) = update.introspection_allowed {
+            if i && rec.public {
+                return Err(Error::invalid_request("introspection_allowed needs a confidential client"));
+            }
+            rec.introspection_allowed = i;
         }
         validate_fields(&rec.name, &rec.redirect_uris, &rec.logo_uri, &rec.client_uri)?;
         validate_owner(&rec.owner)?;
@@ -357,7 +398,7 @@ impl Provider {
         };
         let secret = secret.filter(|s| !s.is_empty());
         // A client under attack is refused before its secret is checked: guessing gets no feedback.
-        self.check_rate(Some(&client_id), None)?;
+        self.check_rate(Some(&client_id), addr)?;
         let rec = match self.store().get_client(&client_id).await {
             Ok(Some(rec)) => rec,
             Ok(None) => {
@@ -426,9 +467,43 @@ mod tests {
             "https://user:pw@a.example/cb",
             "https://a.example/c b",
             "myapp:/cb",
+            // Strings that other parsers read differently (finding 6 of the security review).
+            "https://a.example\\@evil.example/cb",
+            "https:evil.example/cb",
+            "https:/evil.example/cb",
+            "https://A.example/cb",
+            "https://a.example",
+            "https://a.example:443/cb",
+            "https://a.example/./cb",
+            "http://localhost:5000/a/../cb",
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn created_client_debug_masks_the_secret() {
+        let secret = secrets::new_secret(prefix::CLIENT_SECRET);
+        let created = CreatedClient {
+            client: Client {
+                client_id: "cly_ci_x".into(),
+                name: "App".into(),
+                owner: None,
+                redirect_uris: vec!["https://a.example/cb".into()],
+                public: false,
+                first_party: false,
+                logo_uri: None,
+                client_uri: None,
+                created_at: 0,
+                allowed_scopes: None,
+                issue_refresh_tokens: false,
+                introspection_allowed: false,
+            },
+            client_secret: Some(secret.clone()),
+        };
+        let shown = format!("{created:?} {created:#?}");
+        assert!(!shown.contains(&secret) && !shown.contains(&secret[prefix::CLIENT_SECRET.len()..]), "{shown}");
+        assert!(shown.contains("***") && shown.contains("cly_ci_x"));
     }
 
     #[test]

@@ -62,12 +62,21 @@ pub struct Config {
     /// Enables Dynamic Client Registration (RFC 7591/7592) at `/oauth2/register` for callers
     /// presenting this initial access token. `None` (the default): registration is off.
     pub registration_token: Option<String>,
-    /// Failed client authentications per client id per minute before it is refused (429); 0 = no limit.
+    /// Failed client authentications per client id *and source address* per minute before that pair
+    /// is refused (429); 0 = no limit. Counting by the pair means nobody can lock a client out by
+    /// failing on its behalf from elsewhere.
     pub failed_auth_limit_per_client: u32,
     /// Failed client authentications, wrong host-API keys and unknown consent sessions per source
     /// address per minute before it is refused (429); 0 = no limit. Behind a proxy every client shares
     /// its address: raise this or set 0 there.
     pub failed_limit_per_address: u32,
+    /// Every authorization request must carry a PKCE `code_challenge` (S256), from confidential
+    /// clients too (OAuth 2.1 §4.1.1). Default true; public clients need PKCE regardless.
+    pub require_pkce: bool,
+    /// Open a SQLite database (and its key file) that other local users can read. Off by default:
+    /// the provider refuses to start on a group- or world-readable file, since it holds the signing
+    /// keys' seal and every token's hash.
+    pub allow_readable_database: bool,
 }
 
 impl Config {
@@ -97,6 +106,8 @@ impl Config {
             registration_token: None,
             failed_auth_limit_per_client: 20,
             failed_limit_per_address: 60,
+            require_pkce: true,
+            allow_readable_database: false,
         }
     }
 
@@ -205,6 +216,18 @@ impl Config {
     /// Whether cookies must carry `Secure`.
     pub fn secure_cookies(&self) -> bool {
         self.issuer.starts_with("https://")
+    }
+
+    /// The browser-binding cookie's name. On https the `__Host-` prefix (issuer at the origin's root)
+    /// or `__Secure-` (issuer under a path) makes browsers refuse the cookie from plain http or, for
+    /// `__Host-`, from a sibling subdomain (cookie tossing). Plain http (local development) allows no
+    /// prefix.
+    pub fn binding_cookie_name(&self) -> &'static str {
+        match (self.secure_cookies(), self.cookie_path().as_str()) {
+            (true, "/") => "__Host-connectivly_binding",
+            (true, _) => "__Secure-connectivly_binding",
+            (false, _) => "connectivly_binding",
+        }
     }
 
     /// The path part of the issuer, where the browser-binding cookie is scoped ("/" at least).

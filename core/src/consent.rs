@@ -1,8 +1,11 @@
-//! The built-in consent page. Only the browser that started the flow (binding cookie) can see or
-//! submit it, and every submission carries a CSRF token derived from that cookie.
+//! The built-in consent page. It opens only with both halves of a secret split between two
+//! parties: the ticket in the URL that `approve` returned to the host (so the host's logged-in user
+//! is the one consenting), and the binding cookie of the browser that started the flow at
+//! `/authorize` (so the code goes where the client's state and PKCE verifier are). Every submission
+//! carries a CSRF token derived from the cookie.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::flow::BINDING_COOKIE;
+use crate::flow::binding_values;
 use crate::http::{Params, Request, Response};
 use crate::pages::{self, Branding, ConsentView};
 use crate::provider::Provider;
@@ -52,27 +55,72 @@ impl Provider {
                 return Err(Error::new(ErrorKind::AlreadyUsed, "start signing in again from the app"));
             }
         }
-        let binding = self.check_binding(req, &session)?;
-        let csrf = secrets::hmac_b64(binding.as_bytes(), format!("consent:{}", session.id_hash).as_bytes());
-        match req.method.as_str() {
-            "GET" | "HEAD" => self.render_consent(&session, id, &csrf).await,
+        let form = match req.method.as_str() {
+            "GET" | "HEAD" => None,
             "POST" => {
                 if !req.content_type_is("application/x-www-form-urlencoded") {
                     return Err(Error::invalid_request("the consent form must be form-encoded"));
                 }
-                let form = Params::parse(&req.body)?;
+                Some(Params::parse(&req.body)?)
+            }
+            _ => return Err(Error::new(ErrorKind::MethodNotAllowed, "use GET or POST")),
+        };
+        let query = Params::parse(req.query.as_bytes())?;
+        // The page's form posts the ticket back as a field; a POST to the URL as given works too.
+        let ticket = match &form {
+            Some(f) => f.get("ticket")?.or(query.get("ticket")?),
+            None => query.get("ticket")?,
+        }
+        .unwrap_or("");
+        self.check_ticket(ticket, &session, addr)?;
+        let binding = match self.check_binding(req, &session) {
+            Ok(b) => b,
+            Err(e) => {
+                // The right ticket in the wrong browser: the host approved a sign-in that another
+                // browser started (a link passed to the user). End it, so that it cannot be finished
+                // anywhere, even if the ticket leaks later.
+                let client = self.session_client(&session).await?;
+                if let Err(end) = self
+                    .finish_denied(
+                        session,
+                        &client,
+                        SessionStatus::Approved,
+                        id,
+                        "access_denied",
+                        "the sign-in was started in another browser",
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %end, "could not end a sign-in opened in another browser");
+                }
+                tracing::warn!("consent ticket presented by a browser that did not start the sign-in; session ended");
+                return Err(e);
+            }
+        };
+        let csrf = secrets::hmac_b64(binding.as_bytes(), format!("consent:{}", session.id_hash).as_bytes());
+        match form {
+            None => self.render_consent(&session, id, ticket, &csrf).await,
+            Some(form) => {
                 let presented = form.get("csrf")?.unwrap_or("");
                 if !secrets::constant_time_eq(presented.as_bytes(), csrf.as_bytes()) {
                     return Err(Error::new(ErrorKind::AccessDenied, "the form is stale or was not sent by this page"));
                 }
                 let remember = session.remember || form.get("remember")? == Some("yes");
-                let location = match form.get("decision")? {
+                let decision = form.get("decision")?;
+                if !matches!(decision, Some("allow" | "deny")) {
+                    return Err(Error::invalid_request("decision must be allow or deny"));
+                }
+                // Read now: the client may have been deleted or lost this redirect URI meanwhile.
+                let client = self.session_client(&session).await?;
+                let location = match decision {
                     Some("allow") => {
-                        self.complete(SessionRecord { remember, ..session }, SessionStatus::Approved, id).await?
+                        self.complete(SessionRecord { remember, ..session }, &client, SessionStatus::Approved, id)
+                            .await?
                     }
-                    Some("deny") => {
+                    _ => {
                         self.finish_denied(
                             session,
+                            &client,
                             SessionStatus::Approved,
                             id,
                             "access_denied",
@@ -80,26 +128,40 @@ impl Provider {
                         )
                         .await?
                     }
-                    _ => return Err(Error::invalid_request("decision must be allow or deny")),
                 };
                 Ok(Response::redirect(&location))
             }
-            _ => Err(Error::new(ErrorKind::MethodNotAllowed, "use GET or POST")),
         }
     }
 
-    fn check_binding<'r>(&self, req: &'r Request, session: &SessionRecord) -> Result<&'r str> {
-        let cookie = req.cookie(BINDING_COOKIE).unwrap_or("");
-        if cookie.is_empty() || !secrets::verify_secret(cookie, &session.binding_hash) {
+    /// The ticket from the URL `approve` returned, compared in constant time with its stored hash.
+    /// A wrong one counts against the address like an unknown session id.
+    fn check_ticket(&self, ticket: &str, session: &SessionRecord, addr: Option<&str>) -> Result<()> {
+        let ok = secrets::has_shape(ticket, secrets::prefix::CONSENT_TICKET)
+            && session.consent_hash.as_deref().is_some_and(|h| secrets::verify_secret(ticket, h));
+        if !ok {
+            self.record_failure(None, addr);
             return Err(Error::new(
                 ErrorKind::AccessDenied,
-                "open the app in this browser and sign in again: the request was started elsewhere",
+                "this consent link is incomplete: the app must send you to the exact address it was given",
             ));
         }
-        Ok(cookie)
+        Ok(())
     }
 
-    async fn render_consent(&self, session: &SessionRecord, id: &str, csrf: &str) -> Result<Response> {
+    /// The binding value (of those the browser's cookie carries) that this session was started with.
+    fn check_binding<'r>(&self, req: &'r Request, session: &SessionRecord) -> Result<&'r str> {
+        binding_values(req, self.config().binding_cookie_name())
+            .find(|v| secrets::verify_secret(v, &session.binding_hash))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::AccessDenied,
+                    "open the app in this browser and sign in again: the request was started in another browser",
+                )
+            })
+    }
+
+    async fn render_consent(&self, session: &SessionRecord, id: &str, ticket: &str, csrf: &str) -> Result<Response> {
         let client = self.client_record(&session.client_id).await?;
         let scopes: Vec<(String, String)> =
             self.scope_infos(&session.granted_scopes).into_iter().map(|s| (s.name, s.description)).collect();
@@ -113,6 +175,7 @@ impl Provider {
             user: session.subject.as_deref().unwrap_or(""),
             scopes: &scopes,
             action: &action,
+            ticket,
             csrf,
         }))
     }

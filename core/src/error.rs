@@ -29,6 +29,9 @@ pub enum ErrorKind {
     InsufficientScope,
     /// The user or the host refused the authorization (`access_denied`).
     AccessDenied,
+    /// The client asked for a fresh sign-in (`prompt=login`, `max_age`) and the approval does not show
+    /// one (`login_required`): re-authenticate the user, then approve again.
+    LoginRequired,
     /// The caller did not present valid host-API credentials (401).
     Unauthorized,
     /// The object (session, client, ...) does not exist (404).
@@ -70,6 +73,7 @@ impl ErrorKind {
             ErrorKind::InvalidToken => "invalid_token",
             ErrorKind::InsufficientScope => "insufficient_scope",
             ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::LoginRequired => "login_required",
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::NotFound => "not_found",
             ErrorKind::Expired => "expired",
@@ -120,6 +124,7 @@ const ALL_KINDS: &[ErrorKind] = &[
     ErrorKind::InvalidToken,
     ErrorKind::InsufficientScope,
     ErrorKind::AccessDenied,
+    ErrorKind::LoginRequired,
     ErrorKind::Unauthorized,
     ErrorKind::NotFound,
     ErrorKind::Expired,

@@ -11,7 +11,8 @@ use crate::scopes;
 use crate::secrets::{self, prefix};
 use crate::store::{AuthorizationRecord, ClientRecord, SessionRecord, SessionStatus};
 
-pub(crate) const BINDING_COOKIE: &str = "connectivly_binding";
+/// Binding values one browser's cookie carries at most: one per sign-in started in another tab.
+pub(crate) const MAX_BINDINGS: usize = 4;
 const MAX_STATE_LEN: usize = 2048;
 const MAX_CLAIMS_BYTES: usize = 16 * 1024;
 const PROMPT_VALUES: &[&str] = &["none", "login", "consent", "select_account"];
@@ -172,11 +173,19 @@ impl Provider {
         }
         let session = self.build_session(params, client, redirect_uri, state.clone()).map_err(fail)?;
 
-        let binding = req
-            .cookie(BINDING_COOKIE)
-            .filter(|c| secrets::has_shape(c, prefix::BINDING))
-            .map(str::to_string)
-            .unwrap_or_else(|| secrets::new_secret(prefix::BINDING));
+        let cfg = self.config();
+        let cookie_name = cfg.binding_cookie_name();
+        // A fresh value for every session: a value planted in the browser beforehand (cookie tossing
+        // from a sibling host, a shared machine) binds nothing. The cookie keeps a few earlier values
+        // so that sign-ins started in other tabs can still be finished.
+        let binding = secrets::new_secret(prefix::BINDING);
+        let mut values = vec![binding.as_str()];
+        for v in binding_values(req, cookie_name) {
+            if values.len() < MAX_BINDINGS && !values.contains(&v) {
+                values.push(v);
+            }
+        }
+        let cookie_value = values.join(".");
         let id = secrets::new_secret(prefix::SESSION);
         let session = SessionRecord {
             id_hash: secrets::hash_secret(&id),
@@ -188,10 +197,10 @@ impl Provider {
         self.maybe_collect_garbage();
         tracing::info!(client_id = %client.client_id, "auth session started");
 
-        let cfg = self.config();
         let cookie = format!(
-            "{BINDING_COOKIE}={binding}; Path={}; Max-Age=86400; HttpOnly; SameSite=Lax{}",
+            "{cookie_name}={cookie_value}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{}",
             cfg.cookie_path(),
+            cfg.session_ttl,
             if cfg.secure_cookies() { "; Secure" } else { "" }
         );
         Ok(Response::redirect(&append_query(&cfg.login_url, &[("token", &id)])).with_header("set-cookie", &cookie))
@@ -248,6 +257,11 @@ impl Provider {
             (None, None) if client.public => {
                 return Err(Error::invalid_request("public clients must use PKCE (code_challenge with S256)"));
             }
+            (None, None) if self.config().require_pkce => {
+                return Err(Error::invalid_request(
+                    "code_challenge is required: this provider requires PKCE (S256) from every client",
+                ));
+            }
             (None, None) => None,
         };
         let nonce = params.get("nonce")?;
@@ -296,6 +310,7 @@ impl Provider {
             granted_scopes: Vec::new(),
             auth_time: None,
             remember: false,
+            consent_hash: None,
             created_at: now,
             expires_at: now + self.config().session_ttl,
         })
@@ -334,8 +349,17 @@ impl Provider {
         self.client_redirect(&session.redirect_uri, vec![("code", code)], session.state.as_deref())
     }
 
+    /// Where the consent form posts: the page's URL without its ticket (the form carries it).
     pub(crate) fn consent_url(&self, session_id: &str) -> String {
         self.url(&format!("/consent/{session_id}"))
+    }
+
+    /// The consent page as `approve` hands it to the host: with the one-time ticket that only this
+    /// answer reveals. The page needs the ticket *and* the binding cookie of the browser that
+    /// started the flow, so neither a browser that only has the link nor one that only has the
+    /// cookie can finish a sign-in.
+    fn consent_url_with_ticket(&self, session_id: &str, ticket: &str) -> String {
+        append_query(&self.consent_url(session_id), &[("ticket", ticket)])
     }
 
     /// Loads a session by the id the host or browser presents.
@@ -354,10 +378,7 @@ impl Provider {
     /// What the host needs to decide: the app, the scopes, the prompt.
     pub async fn auth_session(&self, id: &str) -> Result<AuthSession> {
         let s = self.load_session(id).await?;
-        let client = self.client_record(&s.client_id).await.map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Error::not_found("the client of this auth session was deleted"),
-            _ => e,
-        })?;
+        let client = self.session_client(&s).await?;
         Ok(AuthSession {
             id: id.to_string(),
             status: s.status.as_str().into(),
@@ -396,7 +417,7 @@ impl Provider {
             return Err(already(session.status));
         }
         validate_approval(&approval)?;
-        let client = self.client_record(&session.client_id).await?;
+        let client = self.session_client(&session).await?;
         let granted = match &approval.scopes {
             None => session.scopes.clone(),
             Some(subset) => {
@@ -420,11 +441,22 @@ impl Provider {
         if let Some(max_age) = session.max_age
             && now - auth_time > max_age
         {
-            return Err(Error::invalid_request(
+            return Err(Error::new(
+                ErrorKind::LoginRequired,
                 "the user authenticated longer ago than the client's max_age: re-authenticate, then approve",
             ));
         }
         let prompts: Vec<&str> = session.prompt.as_deref().unwrap_or("").split(' ').collect();
+        // prompt=login asks for a sign-in made for this request: the host must say when it happened
+        // (auth_time), and it must be after the request started. A default of "now" would let a host
+        // that ignores `prompt` pass the check without re-authenticating anyone.
+        if prompts.contains(&"login") && approval.auth_time.is_none_or(|t| t < session.created_at) {
+            return Err(Error::new(
+                ErrorKind::LoginRequired,
+                "the client asked for a fresh sign-in (prompt=login): re-authenticate the user, then approve \
+                 with auth_time set to when they signed in",
+            ));
+        }
         let vouched = approval.skip_consent || client.first_party;
         // A remembered grant only matters when nothing else settles consent.
         let remembered = !vouched
@@ -444,6 +476,7 @@ impl Provider {
         };
         let consent_needed = prompts.contains(&"consent") || !(vouched || remembered);
         if consent_needed && prompts.contains(&"none") {
+            still_registered(&client, &session)?;
             let denied = SessionRecord { status: SessionStatus::Denied, ..approved };
             if !self.store().transition_session(&denied, SessionStatus::Pending, None).await? {
                 return Err(self.lost_race(id).await);
@@ -455,20 +488,30 @@ impl Provider {
             ));
         }
         if consent_needed {
+            let ticket = secrets::new_secret(prefix::CONSENT_TICKET);
+            let approved = SessionRecord { consent_hash: Some(secrets::hash_secret(&ticket)), ..approved };
             if !self.store().transition_session(&approved, SessionStatus::Pending, None).await? {
                 return Err(self.lost_race(id).await);
             }
             crate::metrics::inc(&self.metrics().flows_approved);
             tracing::info!(client_id = %session.client_id, "auth session approved; consent pending");
-            return Ok(self.consent_url(id));
+            return Ok(self.consent_url_with_ticket(id, &ticket));
         }
         crate::metrics::inc(&self.metrics().flows_approved);
-        self.complete(approved, SessionStatus::Pending, id).await
+        self.complete(approved, &client, SessionStatus::Pending, id).await
     }
 
     /// Issues the code: moves the session from `from` to completed and stores the authorization,
-    /// atomically. Returns the client redirect carrying the code.
-    pub(crate) async fn complete(&self, approved: SessionRecord, from: SessionStatus, id: &str) -> Result<String> {
+    /// atomically. Returns the client redirect carrying the code. `client` is the session's client
+    /// as read now: a client deleted, or a redirect URI removed, since `/authorize` gets no code.
+    pub(crate) async fn complete(
+        &self,
+        approved: SessionRecord,
+        client: &ClientRecord,
+        from: SessionStatus,
+        id: &str,
+    ) -> Result<String> {
+        still_registered(client, &approved)?;
         let now = crate::time::now();
         let code = secrets::new_secret(prefix::CODE);
         let cfg = self.config();
@@ -515,17 +558,28 @@ impl Provider {
         if session.status != SessionStatus::Pending {
             return Err(already(session.status));
         }
-        self.finish_denied(session, SessionStatus::Pending, id, error, description).await
+        let client = self.session_client(&session).await?;
+        self.finish_denied(session, &client, SessionStatus::Pending, id, error, description).await
+    }
+
+    /// The session's client as it is now (deleted: not found, and nothing is sent anywhere).
+    pub(crate) async fn session_client(&self, session: &SessionRecord) -> Result<ClientRecord> {
+        self.client_record(&session.client_id).await.map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::not_found("the client of this auth session was deleted"),
+            _ => e,
+        })
     }
 
     pub(crate) async fn finish_denied(
         &self,
         session: SessionRecord,
+        client: &ClientRecord,
         from: SessionStatus,
         id: &str,
         error: &str,
         description: &str,
     ) -> Result<String> {
+        still_registered(client, &session)?;
         let denied = SessionRecord { status: SessionStatus::Denied, ..session };
         if !self.store().transition_session(&denied, from, None).await? {
             return Err(self.lost_race(id).await);
@@ -547,6 +601,25 @@ impl Provider {
             Err(e) => e,
         }
     }
+}
+
+/// The browser goes back only to a redirect URI the client still has: one removed (or its client
+/// deleted) while the session was in flight receives neither a code nor an error.
+fn still_registered(client: &ClientRecord, session: &SessionRecord) -> Result<()> {
+    if client.client_id != session.client_id || !client.redirect_uris.iter().any(|r| r == &session.redirect_uri) {
+        return Err(Error::invalid_request(
+            "the redirect URI of this sign-in is no longer registered for its client: start signing in again",
+        ));
+    }
+    Ok(())
+}
+
+/// The binding values in the browser's cookie(s) of that name, well-formed ones only, bounded.
+pub(crate) fn binding_values<'r, 'n>(req: &'r Request, name: &'n str) -> impl Iterator<Item = &'r str> + use<'r, 'n> {
+    req.cookies(name)
+        .flat_map(|v| v.split('.'))
+        .filter(|v| secrets::has_shape(v, prefix::BINDING))
+        .take(2 * MAX_BINDINGS)
 }
 
 fn already(status: SessionStatus) -> Error {

@@ -69,6 +69,15 @@ impl Request {
             .map(|(_, v)| v.trim_matches('"'))
     }
 
+    /// Every value of the cookie `name` (a browser sends one per matching path, most specific first).
+    pub fn cookies<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.header_values("cookie")
+            .flat_map(|h| h.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .filter(move |(k, _)| *k == name)
+            .map(|(_, v)| v.trim_matches('"'))
+    }
+
     pub fn content_type_is(&self, mime: &str) -> bool {
         self.header_values("content-type")
             .next()

@@ -52,6 +52,11 @@ fn sealing_key(secret: &str) -> aws_lc_rs::aead::LessSafeKey {
     aws_lc_rs::aead::LessSafeKey::new(unbound)
 }
 
+/// Whether a stored key is in its sealed (encrypted) form.
+pub fn is_sealed(stored: &[u8]) -> bool {
+    stored.starts_with(SEALED_MAGIC)
+}
+
 /// Encrypts a private key for storage (AES-256-GCM, random nonce, the magic as associated data).
 pub fn seal(der: &[u8], secret: &str) -> Result<Vec<u8>> {
     let key = sealing_key(secret);

@@ -5,6 +5,7 @@
 //! framework-neutral [`http::Request`] / [`http::Response`] types that the server and the language
 //! bindings adapt.
 
+mod at_rest;
 pub mod clients;
 pub mod config;
 mod consent;

@@ -129,6 +129,8 @@ pub struct ConsentView<'a> {
     pub user: &'a str,
     pub scopes: &'a [(String, String)],
     pub action: &'a str,
+    /// The consent ticket, posted back with the decision.
+    pub ticket: &'a str,
     pub csrf: &'a str,
 }
 
@@ -165,6 +167,7 @@ pub fn consent_page(v: &ConsentView<'_>) -> Response {
     // the previous page must not grant access.
     body.push_str(&format!(
         "</ul><form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <div class=\"remember\"><input type=\"checkbox\" id=\"remember\" name=\"remember\" value=\"yes\">\
          <label for=\"remember\">Remember this decision</label></div>\
@@ -173,6 +176,7 @@ pub fn consent_page(v: &ConsentView<'_>) -> Response {
          <button type=\"submit\" name=\"decision\" value=\"allow\" class=\"primary\">Allow</button>\
          </div></form>",
         action = esc(v.action),
+        ticket = esc(v.ticket),
         csrf = esc(v.csrf),
     ));
     let title = format!("Authorize {}", v.app_name);

@@ -57,8 +57,26 @@ impl Provider {
     /// Opens the store named by `config.database_url` (running migrations) and loads or creates the
     /// signing keys.
     pub async fn open(config: Config) -> Result<Provider> {
-        let config = config.validate()?;
+        let mut config = config.validate()?;
+        let db_file = store::sqlite_file_path(&config.database_url);
+        if let Some(db) = &db_file {
+            crate::at_rest::prepare_database_file(db, config.allow_readable_database)?;
+        }
         let store = store::open_with(&config.database_url, &store::PoolSettings::from_config(&config)).await?;
+        if config.secret.is_none() {
+            match &db_file {
+                Some(db) => {
+                    let sealed = store.list_keys().await?.iter().any(|k| keys::is_sealed(&k.private_der));
+                    let key = crate::at_rest::load_or_create_key(db, config.allow_readable_database, sealed);
+                    config.secret = Some(key?);
+                }
+                None if config.database_url.starts_with("postgres") => tracing::warn!(
+                    "signing keys are stored unsealed in PostgreSQL: set CONNECTIVLY_SECRET (the same on every \
+                     instance) so that a copy of the database yields no usable key"
+                ),
+                None => {}
+            }
+        }
         Provider::with_store(config, store).await
     }
 
@@ -134,12 +152,14 @@ impl Provider {
         Ok(cached.1.clone())
     }
 
-    /// Refuses a caller that failed too often recently (by client id and/or source address).
+    /// Refuses a caller that failed too often recently: by the pair (client id, source address),
+    /// and by source address. Never by client id alone: then anyone could lock a client out by
+    /// failing on its behalf, and its right secret would be refused.
     pub(crate) fn check_rate(&self, client_id: Option<&str>, addr: Option<&str>) -> Result<()> {
         let now = crate::time::now();
         let blocked = client_id
-            .and_then(|c| self.inner.limit_client.blocked(c, now))
-            .or_else(|| addr.and_then(|a| self.inner.limit_address.blocked(a, now)));
+            .and_then(|c| self.inner.limit_client.blocked(&client_key(c, addr), now))
+            .or_else(|| addr.and_then(|a| self.inner.limit_address.blocked(&address_key(a), now)));
         match blocked {
             Some(_) => {
                 Err(Error::new(crate::ErrorKind::RateLimited, "too many failed attempts; try again in a minute"))
@@ -148,14 +168,14 @@ impl Provider {
         }
     }
 
-    /// Counts a failure against the client id and/or source address.
+    /// Counts a failure against the pair (client id, source address) and the source address.
     pub(crate) fn record_failure(&self, client_id: Option<&str>, addr: Option<&str>) {
         let now = crate::time::now();
         if let Some(c) = client_id {
-            self.inner.limit_client.failed(c, now);
+            self.inner.limit_client.failed(&client_key(c, addr), now);
         }
         if let Some(a) = addr {
-            self.inner.limit_address.failed(a, now);
+            self.inner.limit_address.failed(&address_key(a), now);
         }
     }
 
@@ -356,6 +376,28 @@ impl Provider {
     }
 }
 
+/// The rate-limit key of a source address. An IPv6 host usually holds a whole /64, so its addresses
+/// count as one; anything else (IPv4, an adapter's own label) as given.
+fn address_key(addr: &str) -> String {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        _ => addr.to_string(),
+    }
+}
+
+/// The rate-limit key of a client's failures from one source (no address: the client alone, as for
+/// an embedded caller that passes none).
+fn client_key(client_id: &str, addr: Option<&str>) -> String {
+    match addr {
+        Some(a) => format!("{client_id} {}", address_key(a)),
+        None => client_id.to_string(),
+    }
+}
+
 /// Loads the keys, creating what is missing: one for each configured algorithm (ID tokens, access
 /// tokens), and always one for RS256, which OpenID Connect requires every provider to support.
 async fn load_or_create_keys(store: &dyn Store, config: &Config) -> Result<KeySet> {
@@ -364,6 +406,17 @@ async fn load_or_create_keys(store: &dyn Store, config: &Config) -> Result<KeySe
     for alg in [config.access_token_alg(), SigningAlg::RS256] {
         if !needed.contains(&alg) {
             needed.push(alg);
+        }
+    }
+    if let Some(secret) = &config.secret {
+        // Keys stored before a seal existed (older releases, or no secret then) are sealed now, so
+        // the database stops holding them in plain PKCS#8.
+        for rec in records.iter_mut().filter(|r| !keys::is_sealed(&r.private_der)) {
+            let sealed = keys::seal(&rec.private_der, secret)?;
+            if store.replace_key_der(&rec.kid, &sealed).await? {
+                tracing::info!(kid = %rec.kid, "signing key sealed at rest");
+            }
+            rec.private_der = sealed;
         }
     }
     let mut created = false;

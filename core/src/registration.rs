@@ -141,6 +141,7 @@ impl Provider {
                     client_uri: m.client_uri.clone(),
                     allowed_scopes: m.allowed_scopes(),
                     issue_refresh_tokens: false,
+                    introspection_allowed: false,
                 },
                 Some(secrets::hash_secret(&registration_token)),
             )

@@ -106,11 +106,16 @@ impl Provider {
         }
     }
 
-    /// Introspects an access token or a refresh token. A refresh token is described only to the
-    /// client it was issued to (or to the host, `requester = None`).
+    /// Introspects an access token or a refresh token. A token is described only to the client it
+    /// was issued to, to a client registered as a resource server (`introspection_allowed`; access
+    /// tokens only), or to the host (`requester = None`): to anyone else it is `active: false`, so an
+    /// authenticated client cannot scan for other clients' tokens (RFC 7662 §4).
     pub(crate) async fn introspect_any(&self, token: &str, requester: Option<&ClientRecord>) -> Result<Introspection> {
         if !secrets::has_shape(token, prefix::REFRESH) {
-            return self.introspect(token).await;
+            let answer = self.introspect(token).await?;
+            let described_to =
+                |c: &ClientRecord| c.introspection_allowed || answer.client_id.as_deref() == Some(c.client_id.as_str());
+            return Ok(if requester.is_none_or(described_to) { answer } else { Introspection::default() });
         }
         let now = crate::time::now();
         let Some(r) = self.store().get_refresh_token(&secrets::hash_secret(token)).await? else {

@@ -21,6 +21,7 @@ pub mod prefix {
     pub const API_KEY: &str = "cly_ak_";
     pub const CLIENT_ID: &str = "cly_ci_";
     pub const BINDING: &str = "cly_bn_";
+    pub const CONSENT_TICKET: &str = "cly_ct_";
 }
 
 /// `n` random bytes from the OS CSPRNG.

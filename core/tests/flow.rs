@@ -455,7 +455,7 @@ async fn deny_paths_deliver_access_denied() {
                 .as_str()
                 .unwrap()
                 .to_string();
-        assert_eq!(next, format!("{ISSUER}/consent/{id}"));
+        assert!(next.starts_with(&format!("{ISSUER}/consent/{id}?ticket=cly_ct_")), "{next}");
         let (_, csrf) = b.consent_form(&env, &next).await;
         let r = b.decide(&env, &next, &csrf.unwrap(), "deny").await;
         let loc = r.get_header("location").unwrap();
@@ -486,14 +486,15 @@ async fn consent_is_bound_to_the_browser_and_csrf_protected() {
         let html = String::from_utf8_lossy(&page.body);
         assert!(html.contains("Photo Printer") && html.contains("See your email address"));
 
-        // Another browser: no page, no submission.
+        // Another browser without the ticket (it only knows the session id): no page, no submission.
+        let bare = next.split('?').next().unwrap().to_string();
         let mut attacker = Browser::default();
         let _ = attacker.start(&env, &authorize_url(&client.client.client_id, &[])).await; // has its own cookie
-        for br in [Browser::default(), attacker] {
-            let (p, c) = br.consent_form(&env, &next).await;
+        for br in [Browser::default(), attacker, b.clone()] {
+            let (p, c) = br.consent_form(&env, &bare).await;
             assert_eq!(p.status, 403);
             assert!(c.is_none());
-            assert_eq!(br.decide(&env, &next, &csrf, "allow").await.status, 403);
+            assert_eq!(br.decide(&env, &bare, &csrf, "allow").await.status, 403);
         }
         // Right browser, wrong or missing CSRF token.
         assert_eq!(b.decide(&env, &next, "forged", "allow").await.status, 403);
@@ -503,6 +504,17 @@ async fn consent_is_bound_to_the_browser_and_csrf_protected() {
         assert_eq!(r.status, 302);
         assert!(q(r.get_header("location").unwrap(), "code").is_some());
         assert_eq!(b.decide(&env, &next, &csrf, "allow").await.status, 409);
+
+        // The ticket in a browser that did not start the flow ends the sign-in: the starting
+        // browser cannot finish it either (review finding 1).
+        let mut b = Browser::default();
+        let id = b.start(&env, &authorize_url(&client.client.client_id, &[])).await;
+        let r = env.api("POST", &format!("/api/auth_session/{id}/approve"), Some(approval("u"))).await;
+        let next = r.body_json().unwrap()["redirect_uri"].as_str().unwrap().to_string();
+        let (p, _) = Browser::default().consent_form(&env, &next).await;
+        assert_eq!(p.status, 403);
+        let (p, _) = b.consent_form(&env, &next).await;
+        assert_eq!(p.status, 409, "the session was ended");
     }
 }
 
@@ -689,6 +701,7 @@ async fn approve_and_deny_race_has_one_winner() {
 async fn login_url_with_query_is_appended_to() {
     let mut cfg = connectivly::Config::new(ISSUER, "https://app.example.com/login?next=%2Fhome");
     cfg.database_url = "memory:".into();
+    cfg.require_pkce = false;
     let p = connectivly::Provider::open(cfg).await.unwrap();
     let c = p
         .create_client(connectivly::NewClient {
@@ -711,6 +724,7 @@ async fn every_signing_algorithm_works_and_rs256_stays_available() {
         let mut cfg = connectivly::Config::new(ISSUER, LOGIN);
         cfg.database_url = "memory:".into();
         cfg.api_key = Some(API_KEY.into());
+        cfg.require_pkce = false;
         cfg.signing_alg = alg;
         let env = Env {
             provider: connectivly::Provider::open(cfg).await.unwrap(),

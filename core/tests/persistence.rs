@@ -7,6 +7,7 @@ use connectivly::{Config, NewClient, Provider};
 
 fn sqlite_config(dir: &tempfile::TempDir) -> Config {
     let mut cfg = Config::new(ISSUER, LOGIN);
+    cfg.require_pkce = false;
     cfg.database_url = format!("sqlite://{}/c.db", dir.path().display());
     cfg
 }

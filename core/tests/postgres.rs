@@ -136,6 +136,7 @@ fn session(id: &str, status: SessionStatus) -> SessionRecord {
         granted_scopes: vec![],
         auth_time: None,
         remember: false,
+        consent_hash: None,
         created_at: 1,
         expires_at: i64::MAX / 2,
     }

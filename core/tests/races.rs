@@ -5,6 +5,9 @@ mod common;
 use common::*;
 use connectivly::Request;
 use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 async fn storm(env: &Env, n: usize, req: impl Fn() -> Request) -> Vec<(u16, serde_json::Value)> {
     let mut tasks = Vec::with_capacity(n);
@@ -78,9 +81,61 @@ async fn a_thousand_redemptions_of_one_code_and_one_refresh_token() {
     }
 }
 
+/// One token request of the rotation race: which secret it sent (0 = the original, k = the one
+/// rotation k returned), how many rotations had completed when it started and had begun when its
+/// answer came.
+#[derive(Clone, Copy, Debug)]
+struct Attempt {
+    generation: usize,
+    done_at_start: usize,
+    begun_at_end: usize,
+    status: u16,
+}
+
+impl Attempt {
+    /// Its secret was the current one from before it started until after it ended.
+    fn wholly_current(&self) -> bool {
+        self.done_at_start == self.generation && self.begun_at_end == self.generation
+    }
+    /// A later rotation had completed before it started.
+    fn superseded(&self) -> bool {
+        self.done_at_start > self.generation
+    }
+}
+
+#[derive(Default)]
+struct Race {
+    secrets: std::sync::Mutex<Vec<String>>,
+    begun: AtomicUsize,
+    done: AtomicUsize,
+    in_flight: AtomicUsize,
+    stop: AtomicBool,
+    log: std::sync::Mutex<Vec<Attempt>>,
+}
+
+impl Race {
+    fn attempts(&self) -> Vec<Attempt> {
+        self.log.lock().unwrap().clone()
+    }
+    /// Waits (a minute at most) until `what` holds of the attempts so far.
+    async fn until(&self, label: &str, what: impl Fn(&[Attempt]) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !what(&self.log.lock().unwrap()) {
+            assert!(std::time::Instant::now() < deadline, "{label}: never happened");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Token requests never stop while the client secret is rotated ten times in sequence, then ten
+/// times at once: before each rotation requests are in flight and some request ran wholly between
+/// it and the one before, so rotations and requests certainly interleave. Every request answers
+/// 200 with the secret current throughout it and 401 with one superseded before it began (either,
+/// when a rotation overlapped it), never anything else; after the concurrent rotations exactly one
+/// of their secrets is in force.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn secret_rotation_racing_token_requests() {
-    // Requests with the old secret fail on purpose here; the brute-force lock would answer 429 instead.
+    // Requests with old secrets fail on purpose here; the brute-force lock would answer 429 instead.
     for env in envs_with(|c| c.failed_auth_limit_per_client = 0).await {
         let svc = env
             .provider
@@ -94,51 +149,124 @@ async fn secret_rotation_racing_token_requests() {
             .unwrap();
         let id = svc.client.client_id.clone();
         let old = svc.client_secret.clone().unwrap();
-        let rotations: Vec<_> = (0..10)
-            .map(|_| {
-                let p = env.provider.clone();
-                let id = id.clone();
-                tokio::spawn(async move { p.rotate_client_secret(&id).await })
+        let race = Arc::new(Race::default());
+        race.secrets.lock().unwrap().push(old.clone());
+
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let (p, id, race) = (env.provider.clone(), id.clone(), race.clone());
+                tokio::spawn(async move {
+                    let mut n = 0usize;
+                    while !race.stop.load(SeqCst) {
+                        n += 1;
+                        let done_at_start = race.done.load(SeqCst);
+                        // Alternately the newest secret known and the original one.
+                        let generation = if (n + w).is_multiple_of(2) { done_at_start } else { 0 };
+                        let secret = race.secrets.lock().unwrap()[generation].clone();
+                        race.in_flight.fetch_add(1, SeqCst);
+                        let r = p
+                            .handle(
+                                Request::new("POST", "/oauth2/token")
+                                    .form(&[("grant_type", "client_credentials")])
+                                    .header("Authorization", &basic(&id, &secret)),
+                            )
+                            .await;
+                        race.in_flight.fetch_sub(1, SeqCst);
+                        let begun_at_end = race.begun.load(SeqCst);
+                        race.log.lock().unwrap().push(Attempt {
+                            generation,
+                            done_at_start,
+                            begun_at_end,
+                            status: r.status,
+                        });
+                        // The memory store answers without ever waiting: without this the workers
+                        // would hold every runtime thread and the rotations would never run.
+                        tokio::task::yield_now().await;
+                    }
+                })
             })
             .collect();
-        let requests = storm(&env, 200, || {
-            Request::new("POST", "/oauth2/token")
-                .form(&[("grant_type", "client_credentials")])
-                .header("Authorization", &basic(&id, &old))
+
+        // Ten rotations in sequence, each only once requests have run between it and the last one.
+        let mut in_flight_at_rotation = Vec::new();
+        for k in 1..=10 {
+            race.until(&format!("[{}] a request wholly between rotations {} and {k}", env.kind, k - 1), |a| {
+                a.iter().any(|a| a.generation == k - 1 && a.wholly_current())
+            })
+            .await;
+            if k > 1 {
+                race.until(&format!("[{}] a superseded secret tried after rotation {}", env.kind, k - 1), |a| {
+                    a.iter().any(|a| a.superseded() && a.done_at_start == k - 1)
+                })
+                .await;
+            }
+            race.until("requests in flight", |_| race.in_flight.load(SeqCst) > 0).await;
+            in_flight_at_rotation.push(race.in_flight.load(SeqCst));
+            race.begun.fetch_add(1, SeqCst);
+            let secret = env.provider.rotate_client_secret(&id).await.unwrap().client_secret.unwrap();
+            race.secrets.lock().unwrap().push(secret);
+            race.done.fetch_add(1, SeqCst);
+        }
+        race.until(&format!("[{}] a request with the last sequential secret", env.kind), |a| {
+            a.iter().any(|a| a.generation == 10 && a.wholly_current())
         })
         .await;
-        let mut secrets = Vec::new();
+
+        // Then ten at once, released together while the requests go on.
+        race.begun.fetch_add(1, SeqCst);
+        let barrier = Arc::new(tokio::sync::Barrier::new(10));
+        let before = race.attempts().len();
+        let rotations: Vec<_> = (0..10)
+            .map(|_| {
+                let (p, id, barrier) = (env.provider.clone(), id.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    p.rotate_client_secret(&id).await
+                })
+            })
+            .collect();
+        let mut concurrent = Vec::new();
         for r in rotations {
-            secrets.push(r.await.unwrap().unwrap().client_secret.unwrap());
+            concurrent.push(r.await.unwrap().unwrap().client_secret.unwrap());
         }
-        // Each request either authenticated with the secret of its moment, or was refused: never a 5xx.
-        assert!(requests.iter().all(|(s, _)| *s == 200 || *s == 401), "[{}]", env.kind);
-        // Exactly one rotation is in force afterwards: the old secret and all but one new one fail.
-        let working: Vec<&String> = {
-            let mut w = Vec::new();
-            for s in &secrets {
-                let r = env
-                    .call(
-                        Request::new("POST", "/oauth2/token")
-                            .form(&[("grant_type", "client_credentials")])
-                            .header("Authorization", &basic(&id, s)),
-                    )
-                    .await;
-                if r.status == 200 {
-                    w.push(s);
-                }
+        race.until("requests after the concurrent rotations", |a| a.len() > before + 16).await;
+        race.stop.store(true, SeqCst);
+        for w in workers {
+            w.await.unwrap();
+        }
+
+        let attempts = race.attempts();
+        let kind = env.kind;
+        assert!(attempts.iter().all(|a| a.status == 200 || a.status == 401), "[{kind}] {attempts:?}");
+        let wrong: Vec<&Attempt> = attempts
+            .iter()
+            .filter(|a| (a.wholly_current() && a.status != 200) || (a.superseded() && a.status != 401))
+            .collect();
+        assert!(wrong.is_empty(), "[{kind}] answered with the wrong secret's verdict: {wrong:?}");
+        for g in 0..=10 {
+            let between = attempts.iter().filter(|a| a.generation == g && a.wholly_current()).count();
+            assert!(between > 0, "[{kind}] no request ran between rotations {g} and {}", g + 1);
+        }
+        assert!(in_flight_at_rotation.iter().all(|n| *n > 0), "[{kind}] {in_flight_at_rotation:?}");
+        assert!(attempts.iter().filter(|a| a.superseded()).count() >= 10, "[{kind}] stale secrets were tried");
+
+        // Exactly one of the concurrent rotations is in force: every other secret fails.
+        let mut working = Vec::new();
+        let sequential = race.secrets.lock().unwrap().clone();
+        for s in concurrent.iter().chain(sequential.iter()) {
+            let r = env
+                .call(
+                    Request::new("POST", "/oauth2/token")
+                        .form(&[("grant_type", "client_credentials")])
+                        .header("Authorization", &basic(&id, s)),
+                )
+                .await;
+            if r.status == 200 {
+                working.push(s.clone());
             }
-            w
-        };
-        assert_eq!(working.len(), 1, "[{}] one secret wins", env.kind);
-        let r = env
-            .call(
-                Request::new("POST", "/oauth2/token")
-                    .form(&[("grant_type", "client_credentials")])
-                    .header("Authorization", &basic(&id, &old)),
-            )
-            .await;
-        assert_eq!(r.status, 401);
+        }
+        assert_eq!(working.len(), 1, "[{kind}] one secret wins");
+        assert!(concurrent.contains(&working[0]), "[{kind}] and it is one of the last rotations'");
     }
 }
 

@@ -10,6 +10,7 @@ const INITIAL: &str = "initial-access-token-123";
 
 async fn dcr_env(enabled: bool) -> Env {
     let mut cfg = Config::new(ISSUER, LOGIN);
+    cfg.require_pkce = false;
     cfg.database_url = "memory:".into();
     cfg.api_key = Some(API_KEY.into());
     cfg.registration_token = enabled.then(|| INITIAL.to_string());

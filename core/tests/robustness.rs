@@ -115,6 +115,403 @@ async fn no_malformed_request_gets_a_5xx() {
     assert!(q(&loc, "code").is_some());
 }
 
+/// What a malformed request must get back.
+enum Want {
+    /// A JSON error body with this status and `error` code (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 7662
+    /// §2.3, the host API).
+    Json(u16, &'static str),
+    /// RFC 6750 §3.1: this status, the `error` code in the body and in `WWW-Authenticate`.
+    Bearer(u16, &'static str),
+    /// RFC 6749 §4.1.2.1: client or redirect URI unverified, so an HTML error page, never a redirect.
+    Page(u16),
+    /// RFC 6749 §4.1.2.1: a redirect to the registered URI with this `error`, `state` and `iss`.
+    Redirect(&'static str),
+}
+
+/// Malformed input, case by case, with the exact status and error code the RFCs name for it: a 200
+/// (or any other 4xx) for any of these fails.
+#[tokio::test]
+async fn malformed_requests_get_the_rfc_status_and_error_code() {
+    let env = env("memory").await;
+    let client = env.client(false).await;
+    let public = env.client(true).await;
+    let cid = client.client.client_id.clone();
+    let auth = basic(&cid, client.client_secret.as_deref().unwrap());
+    let (_, challenge) = pkce();
+    let session =
+        Browser::default().start(&env, &authorize_request(&cid, "openid profile email", Some(&challenge), &[])).await;
+    // A valid access token without `openid`, for userinfo's insufficient_scope.
+    let cc = env.token(&client, &[("grant_type", "client_credentials")]).await.body_json().unwrap();
+    let no_openid = cc["access_token"].as_str().expect("a client_credentials token").to_string();
+
+    let form = |path: &str, body: &str| {
+        Request::new("POST", path).header("content-type", "application/x-www-form-urlencoded").body(body.to_string())
+    };
+    let token = |body: &str| form("/oauth2/token", body).header("Authorization", &auth);
+    let revoke = |body: &str| form("/oauth2/revoke", body).header("Authorization", &auth);
+    let introspect = |body: &str| form("/oauth2/introspect", body).header("Authorization", &auth);
+    let bearer = |value: &str| Request::new("GET", "/oauth2/userinfo").header("Authorization", value);
+    let authorize = |extra: &[(&str, &str)]| {
+        Request::new("GET", &authorize_request(&cid, "openid profile email", Some(&challenge), extra))
+    };
+    let raw_authorize = |query: &str| Request::new("GET", &format!("/oauth2/authorize?{query}"));
+    let api = |method: &str, path: &str, ct: Option<&str>, body: &[u8]| {
+        let mut r = Request::new(method, path).header("X-API-KEY", API_KEY).body(body.to_vec());
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        r
+    };
+    let approve = format!("/api/auth_session/{session}/approve");
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let redirect = enc(REDIRECT);
+    let big = format!("grant_type=client_credentials&x={}", "a".repeat(64 * 1024));
+
+    let cases: Vec<(&str, Request, Want)> = vec![
+        // The token endpoint (RFC 6749 §3.2, §5.2).
+        (
+            "token: GET",
+            Request::new("GET", "/oauth2/token?grant_type=client_credentials"),
+            Want::Json(405, "method_not_allowed"),
+        ),
+        (
+            "token: not form-encoded",
+            Request::new("POST", "/oauth2/token")
+                .header("content-type", "text/plain")
+                .header("Authorization", &auth)
+                .body("grant_type=client_credentials"),
+            Want::Json(400, "invalid_request"),
+        ),
+        (
+            "token: JSON",
+            Request::new("POST", "/oauth2/token")
+                .header("Authorization", &auth)
+                .json(&serde_json::json!({"grant_type": "client_credentials"})),
+            Want::Json(400, "invalid_request"),
+        ),
+        ("token: no grant_type", token("scope=openid"), Want::Json(400, "invalid_request")),
+        (
+            "token: grant_type twice",
+            token("grant_type=client_credentials&grant_type=client_credentials"),
+            Want::Json(400, "invalid_request"),
+        ),
+        ("token: bad percent-encoding", token("grant_type=%zz"), Want::Json(400, "invalid_request")),
+        (
+            "token: truncated percent-encoding",
+            token("grant_type=client_credentials%2"),
+            Want::Json(400, "invalid_request"),
+        ),
+        ("token: encoded non-UTF-8", token("grant_type=%ff%fe"), Want::Json(400, "invalid_request")),
+        (
+            "token: raw non-UTF-8",
+            token("grant_type=client_credentials").body(vec![0xff, 0xfe, b'=', 0x80]),
+            Want::Json(400, "invalid_request"),
+        ),
+        (
+            "token: unknown grant_type",
+            token("grant_type=password&username=a&password=b"),
+            Want::Json(400, "unsupported_grant_type"),
+        ),
+        (
+            "token: no client authentication",
+            form("/oauth2/token", "grant_type=client_credentials"),
+            Want::Json(401, "invalid_client"),
+        ),
+        (
+            "token: malformed Basic",
+            form("/oauth2/token", "grant_type=client_credentials").header("Authorization", "Basic !!!"),
+            Want::Json(401, "invalid_client"),
+        ),
+        (
+            "token: wrong secret",
+            form("/oauth2/token", "grant_type=client_credentials")
+                .header("Authorization", &basic(&cid, "cly_cs_wrong")),
+            Want::Json(401, "invalid_client"),
+        ),
+        (
+            "token: unknown client",
+            form("/oauth2/token", "grant_type=client_credentials")
+                .header("Authorization", &basic("cly_ci_nobody", "x")),
+            Want::Json(401, "invalid_client"),
+        ),
+        (
+            "token: two authentication methods",
+            token(&format!(
+                "grant_type=client_credentials&client_id={cid}&client_secret={}",
+                enc(client.client_secret.as_deref().unwrap())
+            )),
+            Want::Json(400, "invalid_request"),
+        ),
+        (
+            "token: code missing",
+            token(&format!("grant_type=authorization_code&redirect_uri={redirect}")),
+            Want::Json(400, "invalid_request"),
+        ),
+        (
+            "token: unknown code",
+            token(&format!("grant_type=authorization_code&code=cly_ac_nope&redirect_uri={redirect}")),
+            Want::Json(400, "invalid_grant"),
+        ),
+        ("token: code twice", token("grant_type=authorization_code&code=a&code=b"), Want::Json(400, "invalid_request")),
+        ("token: refresh_token missing", token("grant_type=refresh_token"), Want::Json(400, "invalid_request")),
+        (
+            "token: unknown refresh token",
+            token("grant_type=refresh_token&refresh_token=garbage"),
+            Want::Json(400, "invalid_grant"),
+        ),
+        ("token: unknown scope", token("grant_type=client_credentials&scope=nope"), Want::Json(400, "invalid_scope")),
+        ("token: body over 64 KiB", token(&big), Want::Json(413, "payload_too_large")),
+        // Revocation (RFC 7009 §2.1, §2.2.1).
+        ("revoke: GET", Request::new("GET", "/oauth2/revoke?token=x"), Want::Json(405, "method_not_allowed")),
+        ("revoke: no token", revoke("token_type_hint=access_token"), Want::Json(400, "invalid_request")),
+        ("revoke: token twice", revoke("token=a&token=b"), Want::Json(400, "invalid_request")),
+        ("revoke: encoded non-UTF-8", revoke("token=%ff"), Want::Json(400, "invalid_request")),
+        (
+            "revoke: not form-encoded",
+            Request::new("POST", "/oauth2/revoke")
+                .header("Authorization", &auth)
+                .json(&serde_json::json!({"token": "x"})),
+            Want::Json(400, "invalid_request"),
+        ),
+        ("revoke: no client authentication", form("/oauth2/revoke", "token=x"), Want::Json(401, "invalid_client")),
+        // Introspection (RFC 7662 §2.1, §2.3).
+        ("introspect: GET", Request::new("GET", "/oauth2/introspect?token=x"), Want::Json(405, "method_not_allowed")),
+        ("introspect: no token", introspect("token_type_hint=access_token"), Want::Json(400, "invalid_request")),
+        ("introspect: token twice", introspect("token=a&token=b"), Want::Json(400, "invalid_request")),
+        ("introspect: bad percent-encoding", introspect("token=%g0"), Want::Json(400, "invalid_request")),
+        (
+            "introspect: no client authentication",
+            form("/oauth2/introspect", "token=x"),
+            Want::Json(401, "invalid_client"),
+        ),
+        // The protected resource (RFC 6750 §2, §3.1).
+        ("userinfo: empty Bearer", bearer("Bearer "), Want::Bearer(401, "invalid_token")),
+        ("userinfo: not a token", bearer("Bearer not-a-jwt"), Want::Bearer(401, "invalid_token")),
+        (
+            "userinfo: alg none",
+            bearer("Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."),
+            Want::Bearer(401, "invalid_token"),
+        ),
+        (
+            "userinfo: Authorization twice",
+            bearer("Bearer a").header("Authorization", "Bearer b"),
+            Want::Bearer(400, "invalid_request"),
+        ),
+        (
+            "userinfo: header and form",
+            Request::new("POST", "/oauth2/userinfo").form(&[("access_token", "a")]).header("Authorization", "Bearer b"),
+            Want::Bearer(400, "invalid_request"),
+        ),
+        ("userinfo: no openid scope", bearer(&format!("Bearer {no_openid}")), Want::Bearer(403, "insufficient_scope")),
+        ("userinfo: DELETE", Request::new("DELETE", "/oauth2/userinfo"), Want::Json(405, "method_not_allowed")),
+        // The authorization endpoint before the client and redirect URI are verified: a page, no redirect.
+        (
+            "authorize: bad percent-encoding",
+            raw_authorize(&format!("response_type=code&client_id={cid}&redirect_uri={redirect}&state=%zz")),
+            Want::Page(400),
+        ),
+        (
+            "authorize: encoded non-UTF-8",
+            raw_authorize(&format!("response_type=code&client_id={cid}&redirect_uri={redirect}&state=%ff")),
+            Want::Page(400),
+        ),
+        (
+            "authorize: client_id twice",
+            raw_authorize(&format!("response_type=code&client_id={cid}&client_id={cid}&redirect_uri={redirect}")),
+            Want::Page(400),
+        ),
+        (
+            "authorize: no client_id",
+            raw_authorize(&format!("response_type=code&redirect_uri={redirect}")),
+            Want::Page(400),
+        ),
+        (
+            "authorize: unknown client",
+            raw_authorize(&format!("response_type=code&client_id=cly_ci_nobody&redirect_uri={redirect}")),
+            Want::Page(400),
+        ),
+        ("authorize: no redirect_uri", raw_authorize(&format!("response_type=code&client_id={cid}")), Want::Page(400)),
+        (
+            "authorize: unregistered redirect_uri",
+            raw_authorize(&format!(
+                "response_type=code&client_id={cid}&redirect_uri={}",
+                enc("https://client.example.com/cb/")
+            )),
+            Want::Page(400),
+        ),
+        (
+            "authorize: redirect_uri twice",
+            raw_authorize(&format!(
+                "response_type=code&client_id={cid}&redirect_uri={redirect}&redirect_uri={redirect}"
+            )),
+            Want::Page(400),
+        ),
+        (
+            "authorize: JSON POST",
+            Request::new("POST", "/oauth2/authorize").json(&serde_json::json!({"client_id": cid})),
+            Want::Page(400),
+        ),
+        ("authorize: DELETE", Request::new("DELETE", "/oauth2/authorize"), Want::Json(405, "method_not_allowed")),
+        // ...and after: the error goes back to the client (RFC 6749 §4.1.2.1, RFC 7636 §4.4.1).
+        (
+            "authorize: response_type=token",
+            authorize(&[]).query_replace("response_type=code", "response_type=token"),
+            Want::Redirect("unsupported_response_type"),
+        ),
+        (
+            "authorize: no response_type",
+            authorize(&[]).query_replace("response_type=code&", ""),
+            Want::Redirect("invalid_request"),
+        ),
+        ("authorize: response_type twice", authorize(&[("response_type", "code")]), Want::Redirect("invalid_request")),
+        (
+            "authorize: unknown scope",
+            authorize(&[]).query_replace("scope=openid+profile+email", "scope=openid+nope"),
+            Want::Redirect("invalid_scope"),
+        ),
+        ("authorize: scope twice", authorize(&[("scope", "openid")]), Want::Redirect("invalid_request")),
+        ("authorize: state twice", authorize(&[("state", "again")]), Want::Redirect("invalid_request")),
+        (
+            "authorize: PKCE plain",
+            authorize(&[]).query_replace("code_challenge_method=S256", "code_challenge_method=plain"),
+            Want::Redirect("invalid_request"),
+        ),
+        (
+            "authorize: public client without PKCE",
+            Request::new("GET", &authorize_request(&public.client.client_id, "openid", None, &[])),
+            Want::Redirect("invalid_request"),
+        ),
+        // The host API: JSON errors with its own codes.
+        (
+            "api: approve, truncated JSON",
+            api("POST", &approve, Some("application/json"), b"{"),
+            Want::Json(400, "invalid_request"),
+        ),
+        (
+            "api: approve, JSON array",
+            api("POST", &approve, Some("application/json"), b"[]"),
+            Want::Json(400, "invalid_request"),
+        ),
+        (
+            "api: approve, user not a string",
+            api("POST", &approve, Some("application/json"), br#"{"user": 5}"#),
+            Want::Json(400, "invalid_request"),
+        ),
+        (
+            "api: approve, claims not an object",
+            api("POST", &approve, Some("application/json"), br#"{"user": "u", "claims": "x"}"#),
+            Want::Json(400, "invalid_request"),
+        ),
+        ("api: approve, empty body", api("POST", &approve, None, b""), Want::Json(400, "invalid_request")),
+        (
+            "api: approve, non-UTF-8",
+            api("POST", &approve, Some("application/json"), b"\xff\xfe"),
+            Want::Json(400, "invalid_request"),
+        ),
+        (
+            "api: approve, unknown session",
+            api("POST", "/api/auth_session/cly_ses_nope/approve", Some("application/json"), br#"{"user": "u"}"#),
+            Want::Json(404, "not_found"),
+        ),
+        (
+            "api: client, redirect_uris not a list",
+            api(
+                "POST",
+                "/api/clients",
+                Some("application/json"),
+                br#"{"name": "x", "redirect_uris": "https://a.example/cb"}"#,
+            ),
+            Want::Json(400, "invalid_request"),
+        ),
+        (
+            "api: client, javascript: URI",
+            api(
+                "POST",
+                "/api/clients",
+                Some("application/json"),
+                br#"{"name": "x", "redirect_uris": ["javascript:alert(1)"]}"#,
+            ),
+            Want::Json(400, "invalid_request"),
+        ),
+        ("api: owner non-UTF-8", api("GET", "/api/clients?owner=%ff", None, b""), Want::Json(400, "invalid_request")),
+        ("api: PUT /api/clients", api("PUT", "/api/clients", None, b""), Want::Json(405, "method_not_allowed")),
+        ("api: no such route", api("GET", "/api/nope", None, b""), Want::Json(404, "not_found")),
+        (
+            "api: key twice",
+            api("GET", "/api/clients", None, b"").header("X-API-KEY", API_KEY),
+            Want::Json(401, "unauthorized"),
+        ),
+    ];
+    let n = cases.len();
+    for (name, req, want) in cases {
+        let r = env.call(req).await;
+        let body = r.body_json();
+        let text = String::from_utf8_lossy(&r.body[..r.body.len().min(300)]).to_string();
+        match want {
+            Want::Json(status, code) | Want::Bearer(status, code) => {
+                assert_eq!(
+                    (r.status, body.as_ref().map(|b| b["error"].clone())),
+                    (status, Some(serde_json::json!(code))),
+                    "{name}: {text}"
+                );
+                assert!(r.get_header("location").is_none(), "{name}");
+                if matches!(want, Want::Bearer(..)) {
+                    let challenge = r.get_header("www-authenticate").unwrap_or_default();
+                    assert!(
+                        challenge.starts_with("Bearer ") && challenge.contains(&format!("error=\"{code}\"")),
+                        "{name}: {challenge}"
+                    );
+                }
+            }
+            Want::Page(status) => {
+                assert_eq!(r.status, status, "{name}: {text}");
+                assert!(r.get_header("location").is_none(), "{name}: redirected");
+                assert!(r.get_header("content-type").unwrap_or_default().starts_with("text/html"), "{name}");
+            }
+            Want::Redirect(code) => {
+                assert_eq!(r.status, 302, "{name}: {text}");
+                let loc = r.get_header("location").unwrap();
+                assert!(loc.starts_with(&format!("{REDIRECT}?")), "{name}: {loc}");
+                assert_eq!(q(loc, "error").as_deref(), Some(code), "{name}: {loc}");
+                assert_eq!(q(loc, "iss").as_deref(), Some(ISSUER), "{name}: {loc}");
+                assert!(r.get_header("set-cookie").is_none(), "{name}: a refused request started a session");
+            }
+        }
+    }
+    assert!(n >= 70, "{n} cases");
+}
+
+/// An authorization request of our own (not `common::authorize_url`, whose defaults may change):
+/// `scope`, PKCE S256 with `challenge` when given, then `extra`.
+fn authorize_request(client_id: &str, scope: &str, challenge: Option<&str>, extra: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    s.append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", scope)
+        .append_pair("state", "st-123")
+        .append_pair("nonce", "n-456");
+    if let Some(c) = challenge {
+        s.append_pair("code_challenge", c).append_pair("code_challenge_method", "S256");
+    }
+    for (k, v) in extra {
+        s.append_pair(k, v);
+    }
+    format!("/oauth2/authorize?{}", s.finish())
+}
+
+trait QueryReplace {
+    fn query_replace(self, from: &str, to: &str) -> Request;
+}
+
+impl QueryReplace for Request {
+    fn query_replace(mut self, from: &str, to: &str) -> Request {
+        assert!(self.query.contains(from), "{from} not in {}", self.query);
+        self.query = self.query.replacen(from, to, 1);
+        self
+    }
+}
+
 #[tokio::test]
 async fn bearer_tokens_that_are_not_ours_are_rejected() {
     let env = env("memory").await;
@@ -229,15 +626,23 @@ async fn brute_force_is_rate_limited_per_client_and_per_address() {
             .header("Authorization", &basic(id, s))
             .with_addr(addr)
     };
-    // Per client: 20 failures from many addresses lock the client id for a minute...
-    for i in 0..20 {
-        assert_eq!(env.call(attempt(&cid, "cly_cs_guess", &format!("10.0.0.{i}"))).await.status, 401);
+    // Per client and address: 20 failures from one address lock that pair for a minute...
+    for _ in 0..20 {
+        assert_eq!(env.call(attempt(&cid, "cly_cs_guess", "10.0.0.1")).await.status, 401);
     }
-    let r = env.call(attempt(&cid, "cly_cs_guess", "10.0.1.1")).await;
+    let r = env.call(attempt(&cid, "cly_cs_guess", "10.0.0.1")).await;
     assert_eq!(r.status, 429);
     assert_eq!(r.get_header("retry-after"), Some("60"));
-    // ...and while locked even the right secret gets no answer about itself.
-    assert_eq!(env.call(attempt(&cid, &secret, "10.0.1.2")).await.status, 429);
+    // ...and while locked even the right secret from there gets no answer about itself...
+    assert_eq!(env.call(attempt(&cid, &secret, "10.0.0.1")).await.status, 429);
+    // ...but the real client elsewhere is not locked out by someone else's failures (review finding 3).
+    assert_eq!(env.call(attempt(&cid, &secret, "10.0.1.2")).await.status, 200);
+    // An IPv6 host's whole /64 counts as one source.
+    for i in 0..20 {
+        env.call(attempt(&cid, "cly_cs_guess", &format!("2001:db8:1:2::{i:x}"))).await;
+    }
+    assert_eq!(env.call(attempt(&cid, &secret, "2001:db8:1:2:ffff::1")).await.status, 429);
+    assert_eq!(env.call(attempt(&cid, &secret, "2001:db8:1:3::1")).await.status, 200);
     // Another client is unaffected.
     let other = env.client(false).await;
     let r = env.call(attempt(&other.client.client_id, other.client_secret.as_deref().unwrap(), "10.0.1.3")).await;

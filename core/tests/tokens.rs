@@ -154,6 +154,7 @@ async fn reuse_grace_window_refuses_without_killing_the_family() {
     let mut cfg = Config::new(ISSUER, LOGIN);
     cfg.database_url = "memory:".into();
     cfg.api_key = Some(API_KEY.into());
+    cfg.require_pkce = false; // as in common::env_with
     cfg.refresh_reuse_grace = 30;
     let env = Env { provider: Provider::open(cfg).await.unwrap(), kind: "memory", api_key: API_KEY.into(), _dir: None };
     let client = env.client(false).await;
@@ -225,10 +226,11 @@ async fn client_credentials_introspect_revoke() {
             .unwrap()
             .to_string();
         assert!(active(&env, &at2).await);
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // Revoked in a later second than at2 was issued in, so "issued before" is what is tested.
+        until_after(jwt_claims(&at2)["iat"].as_i64().unwrap()).await;
         assert_eq!(env.api("POST", &format!("/api/clients/{}/revoke", svc.client.client_id), None).await.status, 200);
         assert!(!active(&env, &at2).await);
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        until_after(revoked_before(&env.provider, &svc.client.client_id).await).await;
         let at3 = env.token(&svc, &[("grant_type", "client_credentials")]).await.body_json().unwrap()["access_token"]
             .as_str()
             .unwrap()
@@ -415,6 +417,7 @@ async fn another_instance_picks_up_a_rotation() {
         let mut c = Config::new(ISSUER, LOGIN);
         c.database_url = format!("sqlite://{}/k.db", dir.path().display());
         c.api_key = Some(API_KEY.into());
+        c.require_pkce = false; // as in common::env_with
         c
     };
     let a = Provider::open(cfg()).await.unwrap();
@@ -423,9 +426,20 @@ async fn another_instance_picks_up_a_rotation() {
     let env = Env { provider: a.clone(), kind: "a", api_key: API_KEY.into(), _dir: None };
     let client = env.client(false).await;
     let t = tokens_for(&env, &client, &[]).await;
-    // b has not loaded the new key yet; the unknown kid makes it look.
-    tokio::time::sleep(std::time::Duration::from_millis(5100)).await;
-    assert_eq!(b.verify_access_token(t["access_token"].as_str().unwrap(), &[]).await.unwrap().sub, "u1");
+    // b has not loaded the new key yet; the unknown kid makes it look (at most every five seconds,
+    // counted on the wall clock: asked until it has looked, rather than after a guessed sleep).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let sub = loop {
+        match b.verify_access_token(t["access_token"].as_str().unwrap(), &[]).await {
+            Ok(info) => break info.sub,
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::InvalidToken);
+                assert!(std::time::Instant::now() < deadline, "b never loaded the rotated key");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert_eq!(sub, "u1");
 }
 
 #[tokio::test]
@@ -498,6 +512,7 @@ async fn a_revocation_by_another_instance_is_seen_within_the_recheck_interval() 
         let mut c = Config::new(ISSUER, LOGIN);
         c.database_url = format!("sqlite://{}/r.db", dir.path().display());
         c.api_key = Some(API_KEY.into());
+        c.require_pkce = false; // as in common::env_with
         c
     };
     let a = Provider::open(cfg()).await.unwrap();
@@ -508,7 +523,9 @@ async fn a_revocation_by_another_instance_is_seen_within_the_recheck_interval() 
     let at = t["access_token"].as_str().unwrap();
     assert!(a.verify_access_token(at, &[]).await.is_ok());
     b.revoke_user("u1").await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The recheck interval (1 s) runs on the monotonic clock: half a second beyond it is a margin
+    // no scheduling delay can eat (a late wake-up only lengthens the wait).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let e = a.verify_access_token(at, &[]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidToken);
 }
@@ -601,7 +618,7 @@ async fn an_instance_that_never_saw_a_token_sees_every_kind_of_revocation() {
         let user_revoked = user_token(app.clone()).await;
         // 3. A client's own tokens, issued before its revocation (revocation works to the second).
         let svc_revoked = cc_token(&env, &svc).await;
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        until_after(jwt_claims(&svc_revoked)["iat"].as_i64().unwrap()).await;
         env.provider.revoke_user("u1").await.unwrap();
         env.provider.revoke_client(&svc.client.client_id).await.unwrap();
         // 4. A deleted client: its users' tokens and its own.
@@ -623,16 +640,32 @@ async fn an_instance_that_never_saw_a_token_sees_every_kind_of_revocation() {
             let e = fresh_verdict(token).await.unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidToken, "{url}: {what}");
         }
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        until_after(revoked_before(&env.provider, &svc.client.client_id).await).await;
         let after = cc_token(&env, &svc).await;
         assert_eq!(fresh_verdict(after).await.unwrap(), svc.client.client_id, "{url}: issued after revoke_client");
     }
+}
+
+/// Waits until the provider's clock (`connectivly::time::now`, whole seconds) has passed `t`: exact,
+/// where a fixed sleep only guesses how far the wall clock moved.
+async fn until_after(t: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while connectivly::time::now() <= t {
+        assert!(std::time::Instant::now() < deadline, "the clock did not pass {t}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The second at or before which a client's own tokens are revoked (`revoke_client`).
+async fn revoked_before(provider: &Provider, client_id: &str) -> i64 {
+    provider.store().get_client(client_id).await.unwrap().unwrap().tokens_revoked_before.expect("revoke_client ran")
 }
 
 async fn open_on(url: &str) -> Provider {
     let mut c = Config::new(ISSUER, LOGIN);
     c.database_url = url.to_string();
     c.api_key = Some(API_KEY.into());
+    c.require_pkce = false; // as in common::env_with
     c.scopes = vec![connectivly::ScopeDef::new("photos:read", "Read your photos")];
     Provider::open(c).await.unwrap()
 }

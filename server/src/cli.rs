@@ -82,6 +82,9 @@ pub struct CreateArgs {
     /// Always issue refresh tokens, even without offline_access.
     #[arg(long)]
     pub refresh_tokens: bool,
+    /// A resource server: may introspect access tokens issued to other clients.
+    #[arg(long)]
+    pub introspection: bool,
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -132,6 +135,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     client_uri: a.client_uri,
                     allowed_scopes: (!a.scopes.is_empty()).then_some(a.scopes),
                     issue_refresh_tokens: a.refresh_tokens,
+                    introspection_allowed: a.introspection,
                 })
                 .await?;
             let mut s = format!("{}\nClient ID: {}\n", c.client.name, c.client.client_id);

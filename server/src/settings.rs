@@ -68,6 +68,8 @@ const FILE_KEYS: &[&str] = &[
     "registration_token",
     "failed_auth_limit_per_client",
     "failed_limit_per_address",
+    "require_pkce",
+    "allow_readable_database",
     "scopes",
     "demo_redirect_uri",
     "metrics_port",
@@ -132,6 +134,18 @@ fn seconds(name: &str, default: i64) -> Result<i64> {
             .ok()
             .filter(|n| *n > 0)
             .ok_or_else(|| Error::config(format!("CONNECTIVLY_{name} must be a positive number of seconds"))),
+    }
+}
+
+/// A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case).
+fn flag(name: &str, default: bool) -> Result<bool> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(Error::config(format!("CONNECTIVLY_{name} must be true or false, not {:?}", v.trim()))),
+        },
     }
 }
 
@@ -232,6 +246,8 @@ impl Settings {
                     .map_err(|_| Error::config(format!("CONNECTIVLY_{name} must be a number (0 = no limit)")))?;
             }
         }
+        core.require_pkce = flag("REQUIRE_PKCE", core.require_pkce)?;
+        core.allow_readable_database = flag("ALLOW_READABLE_DATABASE", core.allow_readable_database)?;
         match std::env::var("CONNECTIVLY_SCOPES").ok().filter(|v| !v.trim().is_empty()) {
             Some(s) => core.scopes = parse_scopes(&s)?,
             None => core.scopes = file_scopes.unwrap_or_default(),

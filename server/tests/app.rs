@@ -35,7 +35,8 @@ async fn authorize_redirects_and_sets_the_binding_cookie() {
         .await
         .unwrap();
     let uri = format!(
-        "/oauth2/authorize?response_type=code&client_id={}&redirect_uri=http%3A%2F%2Flocalhost%3A5000%2Fauth&scope=openid&state=s",
+        "/oauth2/authorize?response_type=code&client_id={}&redirect_uri=http%3A%2F%2Flocalhost%3A5000%2Fauth&scope=openid&state=s\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
         c.client.client_id
     );
     let resp = connectivly_server::app(p).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();

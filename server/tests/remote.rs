@@ -36,7 +36,8 @@ async fn remote_host_api_mirrors_the_native_one() {
     assert!(remote.list_clients(Some("o")).await.unwrap().is_empty());
 
     let authorize = format!(
-        "/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fr.example%2Fcb&scope=openid%20email&state=s1",
+        "/oauth2/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fr.example%2Fcb&scope=openid%20email&state=s1\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
         created.client.client_id
     );
     let r = provider.handle(Request::new("GET", &authorize)).await;
@@ -53,8 +54,17 @@ async fn remote_host_api_mirrors_the_native_one() {
     assert_eq!(again.kind(), ErrorKind::AlreadyUsed);
     let missing = remote.auth_session("cly_ses_nope").await.unwrap_err();
     assert_eq!(missing.kind(), ErrorKind::NotFound);
-    let bad = remote.approve(&id, Approval::new("")).await.unwrap_err();
-    assert!(matches!(bad.kind(), ErrorKind::InvalidRequest | ErrorKind::AlreadyUsed));
+    // Each error kind crosses the wire as itself, and as the native call names it: an approval of a
+    // decided session is AlreadyUsed whatever its body...
+    let used = remote.approve(&id, Approval::new("")).await.unwrap_err();
+    assert_eq!(used.kind(), ErrorKind::AlreadyUsed);
+    // ...and an invalid approval (no user) of a pending one is InvalidRequest, the session untouched.
+    let r = provider.handle(Request::new("GET", &authorize)).await;
+    let pending = r.get_header("location").unwrap().split("token=").nth(1).unwrap().to_string();
+    let bad = remote.approve(&pending, Approval::new("")).await.unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::InvalidRequest, "{bad}");
+    assert_eq!(provider.approve(&pending, Approval::new("")).await.unwrap_err().kind(), ErrorKind::InvalidRequest);
+    assert_eq!(remote.auth_session(&pending).await.unwrap().status, "pending");
 
     let rotated = remote.rotate_client_secret(&created.client.client_id).await.unwrap();
     assert_ne!(rotated.client_secret, created.client_secret);

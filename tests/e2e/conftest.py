@@ -117,6 +117,19 @@ def parse_consent_form(page: str) -> dict:
     return p.forms[0]
 
 
+def assert_frame_proof_html(headers, what: str = "") -> None:
+    """docs/security.md: every HTML page forbids framing (CSP frame-ancestors 'none' and X-Frame-Options:
+    DENY) and runs no script (default-src 'none'). `headers` is any case-insensitive mapping."""
+    ctype = headers.get("Content-Type", "")
+    assert ctype.startswith("text/html"), (what, ctype)
+    assert headers.get("X-Frame-Options", "").strip().upper() == "DENY", (what, dict(headers))
+    csp = [d.strip() for d in headers.get("Content-Security-Policy", "").split(";")]
+    assert "frame-ancestors 'none'" in csp, (what, csp)
+    assert "default-src 'none'" in csp, (what, csp)
+    assert not any(d.startswith("script-src") for d in csp), (what, csp)
+    assert headers.get("X-Content-Type-Options", "").lower() == "nosniff", (what, dict(headers))
+
+
 # --------------------------------------------------------------------------- server
 
 

@@ -97,38 +97,94 @@ def test_cors_for_browser_clients_only_on_public_endpoints(server):
 
 
 def test_sigterm_during_load_loses_no_completed_response(make_server):
+    """SIGTERM under load: every answer the server starts is complete and correct. After shutdown begins a
+    request may be refused (connection refused, or the connection closed before a single byte of an answer,
+    i.e. the request was never taken); a truncated or garbled answer fails the test."""
+    import base64
+    import http.client
+    import urllib.parse
+
     server = make_server(with_host=True)
     client = server.clients[0]
     completed: list[int] = []
     errors: list[str] = []
-    stop = threading.Event()
+    endings: list[str] = []
+    lock = threading.Lock()
+    sigterm = threading.Event()  # set before the signal is sent: only later refusals are the shutdown's
+    deadline = time.monotonic() + 60
+    body = urllib.parse.urlencode({"grant_type": "client_credentials"})
+    cred = f"{urllib.parse.quote(client.client_id, safe='')}:{urllib.parse.quote(client.secret, safe='')}"
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "Authorization": "Basic " + base64.b64encode(cred.encode()).decode()}
+
+    def refused(what: str) -> None:
+        with lock:
+            if sigterm.is_set():
+                endings.append(what)  # a clean refusal once shutdown began
+            else:
+                errors.append(f"before SIGTERM: {what}")
 
     def load() -> None:
-        s = requests.Session()
-        for _ in range(300):  # bounded
-            if stop.is_set():
-                return
-            try:
-                r = s.post(server.url("/oauth2/token"),
-                           data={"grant_type": "client_credentials"}, auth=(client.client_id, client.secret),
-                           timeout=HTTP_TIMEOUT)
-            except requests.RequestException:
-                return  # refused after shutdown began: never a half answer
-            if r.status_code != 200 or "access_token" not in r.json():
-                errors.append(f"{r.status_code} {r.text[:100]}")
-            completed.append(r.status_code)
+        conn: http.client.HTTPConnection | None = None
+        try:
+            while time.monotonic() < deadline:  # bounded; normally ends when the server stops taking requests
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=HTTP_TIMEOUT)
+                    try:
+                        conn.connect()
+                    except ConnectionRefusedError as e:
+                        return refused(f"connect: {e!r}")
+                try:
+                    conn.request("POST", "/oauth2/token", body=body, headers=headers)
+                except (BrokenPipeError, ConnectionResetError) as e:
+                    return refused(f"send: {e!r}")  # nothing of an answer was read
+                try:
+                    resp = conn.getresponse()
+                except http.client.RemoteDisconnected as e:
+                    return refused(f"closed before any answer: {e!r}")  # zero bytes of a status line
+                except ConnectionResetError as e:
+                    return refused(f"reset before any answer: {e!r}")
+                except Exception as e:  # a partial or garbled status line or head
+                    with lock:
+                        errors.append(f"half answer (head): {e!r}")
+                    return
+                try:
+                    raw = resp.read()  # IncompleteRead when the body is cut short of its Content-Length
+                    doc = json.loads(raw)
+                except Exception as e:
+                    with lock:
+                        errors.append(f"half answer (body, status {resp.status}): {e!r}")
+                    return
+                with lock:
+                    completed.append(resp.status)
+                    if resp.status != 200 or "access_token" not in doc:
+                        errors.append(f"{resp.status} {raw[:100]!r}")
+                if resp.will_close:
+                    conn.close()
+                    conn = None
+            with lock:
+                errors.append("the load outlived its deadline: the server never stopped taking requests")
+        finally:
+            if conn is not None:
+                conn.close()
 
     threads = [threading.Thread(target=load) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    # Load is flowing before the signal (no fixed sleep: a slow machine only takes longer).
+    while len(completed) < 40 and time.monotonic() < deadline and not errors:
+        time.sleep(0.01)
+    before = len(completed)
+    sigterm.set()
     server.proc.send_signal(signal.SIGTERM)
     for t in threads:
-        t.join(60)
-    stop.set()
+        t.join(90)
+    assert not any(t.is_alive() for t in threads), "a load thread hung"
     rc = server.proc.wait(30)
     assert rc == 0, rc
-    assert completed and not errors, errors[:3]
+    assert not errors, errors[:3]
+    assert before >= 40, before
+    assert len(endings) == len(threads), ("every thread was still sending when the server stopped", endings)
 
 
 def test_config_file_with_env_winning_and_help(make_server, tmp_path):
@@ -161,3 +217,54 @@ def test_metrics_on_a_separate_admin_port(make_server):
     assert r.status_code == 200
     assert any(f.name == "connectivly_flows" for f in text_string_to_metric_families(r.text))
     assert requests.get(f"http://127.0.0.1:{admin}/readyz", timeout=HTTP_TIMEOUT).status_code == 200
+
+
+def test_postgres_pool_connections_use_tls_when_the_url_requires_it(make_server):
+    """The server on PostgreSQL with sslmode=require: every connection of its own pool is encrypted, as
+    the database server sees it (pg_stat_ssl of the backends with the pool's application_name on the
+    server's database), and the same query sees sslmode=disable connections as plain."""
+    import os
+    import secrets
+    import shutil
+    import subprocess
+    import urllib.parse
+
+    import pytest
+
+    admin = os.environ.get("CONNECTIVLY_TEST_POSTGRES_URL", "").strip()
+    if not admin:
+        pytest.skip("CONNECTIVLY_TEST_POSTGRES_URL is not set")
+    assert shutil.which("psql"), "CONNECTIVLY_TEST_POSTGRES_URL is set but psql is not installed"
+
+    def psql(sql: str) -> str:
+        cp = subprocess.run(["psql", admin, "-v", "ON_ERROR_STOP=1", "-tAc", sql], capture_output=True, text=True,
+                            timeout=60)
+        assert cp.returncode == 0, cp.stderr
+        return cp.stdout.strip()
+
+    assert psql("SHOW ssl") == "on", "the test server must offer TLS (tests/pg-cluster always enables it)"
+
+    def pool_tls(name: str) -> list[bool]:
+        out = psql("SELECT s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s ON s.pid = a.pid "
+                   f"WHERE a.datname = '{name}' AND a.application_name = 'connectivly'")
+        return [v == "t" for v in out.split()]
+
+    parts = urllib.parse.urlsplit(admin)
+    for sslmode, encrypted in (("require", True), ("disable", False)):
+        name = "connectivly_e2e_" + secrets.token_hex(6)
+        psql(f"CREATE DATABASE {name}")
+        try:
+            query = "&".join(q for q in (parts.query, f"sslmode={sslmode}") if q)
+            url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + name, query, ""))
+            srv = make_server({"CONNECTIVLY_DATABASE_URL": url})
+            try:
+                c1 = srv.clients[0]
+                flow = run_flow(srv, Browser(srv), c1.client_id)
+                assert exchange(srv, c1, flow).status_code == 200
+                seen = pool_tls(name)
+                assert seen, "the server holds no connection to its database"
+                assert seen == [encrypted] * len(seen), (sslmode, seen)
+            finally:
+                srv.stop()
+        finally:
+            psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

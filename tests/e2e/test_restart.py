@@ -2,12 +2,13 @@
 
 import re
 import subprocess
+import urllib.parse
 
 import requests
 from authlib.jose import JsonWebKey, JsonWebToken
 
-from conftest import BIN, Browser, exchange, free_port, pkce_pair, query_of, run_flow, \
-    wait_for_binary
+from conftest import BIN, DEMO_REDIRECT_URI, Browser, basic_auth, exchange, free_port, parse_consent_form, pkce_pair, \
+    query_of, run_flow, wait_for_binary, without_query
 
 BANNER_FIRST = re.compile(
     r"\AListening\.\.\. (?P<issuer>\S+)\n"
@@ -147,15 +148,74 @@ def test_custom_issuer_is_used_everywhere(make_server):
     assert JsonWebToken(["RS256"]).decode(tok["id_token"], jwks)["iss"] == issuer
 
 
+SPOOF = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https",
+         "X-Forwarded-Port": "8443", "X-Forwarded-Prefix": "/evil", "X-Original-Host": "evil.example",
+         "Forwarded": "host=evil.example;proto=https"}
+
+
 def test_public_urls_ignore_host_headers(server):
     """The original built URLs from Host / X-Forwarded-*: they must come from the issuer only."""
-    r = requests.get(server.url("/.well-known/openid-configuration"),
-                     headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example",
-                              "X-Forwarded-Proto": "https", "Forwarded": "host=evil.example;proto=https"},
-                     timeout=10)
+    r = requests.get(server.url("/.well-known/openid-configuration"), headers=SPOOF, timeout=10)
     assert r.status_code == 200
-    assert "evil.example" not in r.text
+    assert "evil" not in r.text
     assert r.json()["issuer"] == server.issuer
+
+
+def test_flow_urls_ignore_host_headers(server):
+    """Every URL of a flow, with Host / X-Forwarded-* / Forwarded spoofed on every request: the login
+    redirect from /authorize, its cookie, the consent URL `approve` returns, the consent form's action, the
+    code redirect and its `iss` (RFC 9207), an error redirect's `iss`, and the tokens' `iss` are exactly what
+    they are without the spoofing."""
+    c1 = server.clients[0]
+    authz = server.url("/oauth2/authorize")
+    b = Browser(server)
+    verifier, challenge = pkce_pair()
+    params = {"response_type": "code", "client_id": c1.client_id, "redirect_uri": DEMO_REDIRECT_URI,
+              "scope": "openid profile", "state": "st", "nonce": "n", "code_challenge": challenge,
+              "code_challenge_method": "S256"}
+    r = b.get(authz, params=params, headers=SPOOF)
+    assert r.status_code == 302, (r.status_code, r.text[:300])
+    login = r.headers["Location"]
+    assert without_query(login) == server.login_url, login
+    assert list(query_of(login)) == ["token"], login
+    cookie = r.headers.get("Set-Cookie", "")
+    assert "evil" not in cookie.lower() and "domain=" not in cookie.lower(), cookie
+    sid = query_of(login)["token"]
+
+    approved = server.host("POST", f"/api/auth_session/{sid}/approve", headers=SPOOF, json={"user": "alice"})
+    assert approved.status_code == 200, approved.text
+    consent_url = approved.json()["redirect_uri"]
+    assert without_query(consent_url) == server.url(f"/consent/{sid}"), consent_url
+    assert "evil" not in consent_url
+
+    page = b.get(consent_url, headers=SPOOF)
+    assert page.status_code == 200, (page.status_code, page.text[:300])
+    assert "evil" not in page.text
+    form = parse_consent_form(page.text)
+    action = urllib.parse.urljoin(consent_url, form["action"] or consent_url)
+    assert without_query(action) == server.url(f"/consent/{sid}"), action
+    done = b.post(action, data={**form["inputs"], "decision": "allow"}, headers=SPOOF)
+    assert done.status_code == 302, (done.status_code, done.text[:300])
+    target = done.headers["Location"]
+    assert without_query(target) == DEMO_REDIRECT_URI, target
+    q = query_of(target)
+    assert q["iss"] == server.issuer and q["state"] == "st" and q["code"], target
+    assert "evil" not in target
+
+    tok = requests.post(server.url("/oauth2/token"), headers={**SPOOF, "Authorization": basic_auth(c1.client_id, c1.secret)},
+                        data={"grant_type": "authorization_code", "code": q["code"], "redirect_uri": DEMO_REDIRECT_URI,
+                              "code_verifier": verifier}, timeout=10)
+    assert tok.status_code == 200, tok.text
+    jwks = JsonWebKey.import_key_set(server.jwks())
+    for name in ("id_token", "access_token"):
+        assert JsonWebToken(["RS256"]).decode(tok.json()[name], jwks)["iss"] == server.issuer, name
+
+    # An error redirect (bad scope, after client and redirect URI are verified) carries the real issuer too.
+    err = b.get(authz, params={**params, "scope": "openid no-such-scope"}, headers=SPOOF)
+    assert err.status_code == 302, err.status_code
+    eq = query_of(err.headers["Location"])
+    assert eq["error"] == "invalid_scope" and eq["iss"] == server.issuer, err.headers["Location"]
+    assert without_query(err.headers["Location"]) == DEMO_REDIRECT_URI
 
 
 def _run_expect_failure(env_overrides, tmp_path):

@@ -8,8 +8,8 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import DEMO_REDIRECT_URI, Browser, Client, basic_auth, exchange, parse_consent_form, pkce_pair, query_of, \
-    run_flow
+from conftest import DEMO_REDIRECT_URI, Browser, Client, assert_frame_proof_html, basic_auth, exchange, \
+    parse_consent_form, pkce_pair, query_of, run_flow
 
 CHALLENGE = pkce_pair()[1]
 
@@ -441,9 +441,52 @@ def test_consent_page_escapes_app_name_and_sets_security_headers(server, browser
     assert "<img src=x" not in page.text
     assert "<b>mallory" not in page.text
     assert "&lt;script&gt;" in page.text
-    frame = page.headers.get("X-Frame-Options", "").upper() == "DENY" or \
-        "frame-ancestors" in page.headers.get("Content-Security-Policy", "")
-    assert frame, page.headers
+    assert_frame_proof_html(page.headers, "consent page")
+
+
+def test_every_html_page_forbids_framing(server, client1):
+    """Clickjacking: not only the consent page but every HTML page the server serves (error pages of
+    /authorize, of /consent in each of its states, the 404 page, HEAD answers) carries frame-ancestors
+    'none' and X-Frame-Options: DENY. (test_malformed.py checks the same on every HTML answer of its table.)"""
+    authz = server.discovery()["authorization_endpoint"]
+    anon = Browser(server)
+    pages: list[tuple[str, int, requests.Response]] = [
+        ("root", 404, anon.get(server.url("/"))),
+        ("unknown path", 404, anon.get(server.url("/nope/nothing"))),
+        ("HEAD unknown path", 404, anon.s.head(server.url("/nope"), timeout=15)),
+        ("authorize without parameters", 400, anon.get(authz)),
+        ("authorize, unknown client", 400, anon.authorize("cly_ci_doesnotexist", code_challenge=CHALLENGE)),
+        ("authorize, unregistered redirect_uri", 400,
+         anon.authorize(client1.client_id, redirect_uri="https://evil.example/cb", code_challenge=CHALLENGE)),
+        ("authorize, bad percent-encoding", 400, anon.get(authz + "?client_id=%zz")),
+        ("authorize POST, not a form", 400,
+         anon.post(authz, data=b"{}", headers={"Content-Type": "application/json"})),
+        ("consent, unknown session", 404, anon.get(server.url("/consent/cly_ses_" + "x" * 43))),
+    ]
+    owner = Browser(server)
+    pending = owner.start(client1.client_id, code_challenge=CHALLENGE)
+    pages.append(("consent before approval", 400, owner.get(server.url(f"/consent/{pending}"))))
+    # The right consent URL in another browser (which also ends that sign-in): a session of its own.
+    other = owner.start(client1.client_id, code_challenge=CHALLENGE)
+    other_url = server.approve(other, "alice").json()["redirect_uri"]
+    pages.append(("consent from another browser", 403, Browser(server).get(other_url)))
+    pages.append(("consent of a sign-in ended that way", 409, owner.get(other_url)))
+    sid = owner.start(client1.client_id, code_challenge=CHALLENGE)
+    url = server.approve(sid, "alice").json()["redirect_uri"]
+    pages.append(("consent URL without its ticket", 403, owner.get(server.url(f"/consent/{sid}"))))
+    pages.append(("consent, HEAD", 200, owner.s.head(url, allow_redirects=False, timeout=15)))
+    pages.append(("consent, unsupported method", 405, owner.s.put(url, allow_redirects=False, timeout=15)))
+    page = owner.get(url)
+    pages.append(("consent page", 200, page))
+    form = parse_consent_form(page.text)
+    action = urllib.parse.urljoin(url, form["action"] or url)
+    pages.append(("consent, stale form", 403, owner.post(action, data={**form["inputs"], "csrf": "x", "decision": "allow"})))
+    done = owner.post(action, data={**form["inputs"], "decision": "allow"})
+    assert done.status_code == 302, done.status_code
+    pages.append(("consent after completion", 409, owner.get(url)))
+    for what, status, r in pages:
+        assert r.status_code == status, (what, r.status_code, r.text[:300])
+        assert_frame_proof_html(r.headers, what)
 
 
 def test_duplicated_parameters_are_rejected_not_guessed(server, browser, client1):

@@ -228,6 +228,15 @@ impl Store for MemoryStore {
         g.keys.push(new.clone());
         Ok(true)
     }
+    async fn replace_key_der(&self, kid: &str, private_der: &[u8]) -> Result<bool> {
+        Ok(match self.lock().keys.iter_mut().find(|k| k.kid == kid) {
+            Some(k) => {
+                k.private_der = private_der.to_vec();
+                true
+            }
+            None => false,
+        })
+    }
     async fn delete_retired_keys(&self, before: i64) -> Result<u64> {
         let mut g = self.lock();
         let n = g.keys.len();

@@ -56,6 +56,8 @@ pub struct ClientRecord {
     pub tokens_revoked_before: Option<i64>,
     /// Hash of the RFC 7592 registration access token (clients registered dynamically).
     pub registration_token_hash: Option<String>,
+    /// A resource server: `/oauth2/introspect` describes access tokens issued to other clients to it.
+    pub introspection_allowed: bool,
 }
 
 /// Where an auth session is in its life.
@@ -113,6 +115,9 @@ pub struct SessionRecord {
     pub auth_time: Option<i64>,
     /// The host or the user asked to remember this consent.
     pub remember: bool,
+    /// Hash of the consent ticket: the one-time secret in the consent URL that `approve` returns.
+    /// Set on approval when consent is needed; the consent page requires it and the binding cookie.
+    pub consent_hash: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -241,6 +246,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Retires `old_kid` (if it is still active) and inserts `new`, atomically; returns false when
     /// another instance rotated first.
     async fn rotate_key(&self, old_kid: &str, new: &KeyRecord, now: i64) -> Result<bool>;
+    /// Replaces the stored form of key `kid` (sealing a key stored in plain PKCS#8). Returns whether
+    /// the key exists.
+    async fn replace_key_der(&self, kid: &str, private_der: &[u8]) -> Result<bool>;
     /// Deletes keys retired before `before` (every token they signed has expired).
     async fn delete_retired_keys(&self, before: i64) -> Result<u64>;
 
@@ -310,6 +318,16 @@ pub async fn open_with(database_url: &str, pool: &PoolSettings) -> Result<Arc<dy
         "unsupported database URL scheme in {:?}: use sqlite://path, a file path, postgres://…, or memory:",
         database_url.split(':').next().unwrap_or("")
     )))
+}
+
+/// The file behind a SQLite `database_url` (`sqlite://path`, a bare path), or `None` for an
+/// in-memory or client/server database.
+pub fn sqlite_file_path(database_url: &str) -> Option<std::path::PathBuf> {
+    if database_url.starts_with("sqlite:") {
+        return sqlite::file_path(database_url).map(std::path::PathBuf::from);
+    }
+    let bare = !database_url.contains("://") && !database_url.is_empty() && !database_url.contains(':');
+    bare.then(|| std::path::PathBuf::from(database_url))
 }
 
 /// `database_url` fit for a log line or a banner: a password (in the authority or as a

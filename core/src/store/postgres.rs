@@ -146,6 +146,7 @@ fn client_from_row(r: &PgRow) -> Result<ClientRecord> {
         issue_refresh_tokens: r.try_get("issue_refresh_tokens")?,
         tokens_revoked_before: r.try_get("tokens_revoked_before")?,
         registration_token_hash: r.try_get("registration_token_hash")?,
+        introspection_allowed: r.try_get("introspection_allowed")?,
     })
 }
 
@@ -170,6 +171,7 @@ fn session_from_row(r: &PgRow) -> Result<SessionRecord> {
         remember: r.try_get("remember")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
+        consent_hash: r.try_get("consent_hash")?,
     })
 }
 
@@ -283,8 +285,8 @@ impl Store for PostgresStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, client_uri, \
-             created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before, registration_token_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before, registration_token_hash, \
+             introspection_allowed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&c.client_id)
         .bind(&c.secret_hash)
@@ -300,6 +302,7 @@ impl Store for PostgresStore {
         .bind(c.issue_refresh_tokens)
         .bind(c.tokens_revoked_before)
         .bind(&c.registration_token_hash)
+        .bind(c.introspection_allowed)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -327,7 +330,7 @@ impl Store for PostgresStore {
         let r = sqlx::query(
             "UPDATE clients SET secret_hash = $1, name = $2, owner = $3, redirect_uris = $4, public = $5, first_party = $6, \
              logo_uri = $7, client_uri = $8, allowed_scopes = $9, issue_refresh_tokens = $10, tokens_revoked_before = $11, \
-             registration_token_hash = $12 WHERE client_id = $13",
+             registration_token_hash = $12, introspection_allowed = $13 WHERE client_id = $14",
         )
         .bind(&c.secret_hash)
         .bind(&c.name)
@@ -341,6 +344,7 @@ impl Store for PostgresStore {
         .bind(c.issue_refresh_tokens)
         .bind(c.tokens_revoked_before)
         .bind(&c.registration_token_hash)
+        .bind(c.introspection_allowed)
         .bind(&c.client_id)
         .execute(&self.pool)
         .await?;
@@ -355,7 +359,8 @@ impl Store for PostgresStore {
         sqlx::query(
             "INSERT INTO auth_sessions (id_hash, client_id, redirect_uri, scopes, state, nonce, code_challenge, prompt, \
              max_age, login_hint, binding_hash, status, subject, claims, granted_scopes, auth_time, created_at, expires_at, \
-             remember) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             remember, consent_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(&s.id_hash)
         .bind(&s.client_id)
@@ -376,6 +381,7 @@ impl Store for PostgresStore {
         .bind(s.created_at)
         .bind(s.expires_at)
         .bind(s.remember)
+        .bind(&s.consent_hash)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -396,7 +402,7 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
             "UPDATE auth_sessions SET status = $1, subject = $2, claims = $3, granted_scopes = $4, auth_time = $5, \
-             remember = $6 WHERE id_hash = $7 AND status = $8",
+             remember = $6, consent_hash = $7 WHERE id_hash = $8 AND status = $9",
         )
         .bind(s.status.as_str())
         .bind(&s.subject)
@@ -404,6 +410,7 @@ impl Store for PostgresStore {
         .bind(scopes::join(&s.granted_scopes))
         .bind(s.auth_time)
         .bind(s.remember)
+        .bind(&s.consent_hash)
         .bind(&s.id_hash)
         .bind(from.as_str())
         .execute(&mut *tx)
@@ -619,6 +626,14 @@ impl Store for PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+    async fn replace_key_der(&self, kid: &str, private_der: &[u8]) -> Result<bool> {
+        let r = sqlx::query("UPDATE signing_keys SET private_der = $1 WHERE kid = $2")
+            .bind(private_der)
+            .bind(kid)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
     async fn delete_retired_keys(&self, before: i64) -> Result<u64> {
         let r = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")

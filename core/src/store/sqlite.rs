@@ -93,6 +93,14 @@ fn parse_url(url: &str) -> Result<(Target, OpenFlags)> {
     Ok((Target::File(path), flags))
 }
 
+/// The file a SQLite URL names (`None`: in memory, or not a valid URL).
+pub(super) fn file_path(url: &str) -> Option<String> {
+    match parse_url(url) {
+        Ok((Target::File(path), _)) => Some(path),
+        _ => None,
+    }
+}
+
 fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("p={}", s.replace('+', "%2B")).as_bytes())
         .next()
@@ -427,10 +435,10 @@ fn opt_json(v: &Option<Vec<String>>) -> Option<String> {
 /// scans the row's column names for every field (measured: a fifth of reading a client).
 macro_rules! columns {
     (clients) => {
-        "client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, client_uri, created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before, registration_token_hash"
+        "client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, client_uri, created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before, registration_token_hash, introspection_allowed"
     };
     (auth_sessions) => {
-        "id_hash, client_id, redirect_uri, scopes, state, nonce, code_challenge, prompt, max_age, login_hint, binding_hash, status, subject, claims, granted_scopes, auth_time, remember, created_at, expires_at"
+        "id_hash, client_id, redirect_uri, scopes, state, nonce, code_challenge, prompt, max_age, login_hint, binding_hash, status, subject, claims, granted_scopes, auth_time, remember, created_at, expires_at, consent_hash"
     };
     (refresh_tokens) => {
         "token_hash, authorization_id, client_id, scopes, created_at, expires_at, rotated_at"
@@ -463,6 +471,7 @@ fn client_from_row(r: &Row<'_>) -> rusqlite::Result<ClientRecord> {
         issue_refresh_tokens: r.get(11)?,
         tokens_revoked_before: r.get(12)?,
         registration_token_hash: r.get(13)?,
+        introspection_allowed: r.get(14)?,
     })
 }
 
@@ -487,6 +496,7 @@ fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
         remember: r.get(16)?,
         created_at: r.get(17)?,
         expires_at: r.get(18)?,
+        consent_hash: r.get(19)?,
     })
 }
 
@@ -615,7 +625,7 @@ impl Store for SqliteStore {
                 c,
                 "INSERT INTO clients (client_id, secret_hash, name, owner, redirect_uris, public, first_party, logo_uri, \
                  client_uri, created_at, allowed_scopes, issue_refresh_tokens, tokens_revoked_before, \
-                 registration_token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 registration_token_hash, introspection_allowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 cl.client_id,
@@ -631,7 +641,8 @@ impl Store for SqliteStore {
                 opt_json(&cl.allowed_scopes),
                 cl.issue_refresh_tokens,
                 cl.tokens_revoked_before,
-                cl.registration_token_hash
+                cl.registration_token_hash,
+                cl.introspection_allowed
             ])?;
             Ok(())
         }).await
@@ -664,7 +675,7 @@ impl Store for SqliteStore {
                 c,
                 "UPDATE clients SET secret_hash = ?, name = ?, owner = ?, redirect_uris = ?, public = ?, first_party = ?, \
                  logo_uri = ?, client_uri = ?, allowed_scopes = ?, issue_refresh_tokens = ?, tokens_revoked_before = ?, \
-                 registration_token_hash = ? WHERE client_id = ?",
+                 registration_token_hash = ?, introspection_allowed = ? WHERE client_id = ?",
             )?
             .execute(params![
                 cl.secret_hash,
@@ -679,6 +690,7 @@ impl Store for SqliteStore {
                 cl.issue_refresh_tokens,
                 cl.tokens_revoked_before,
                 cl.registration_token_hash,
+                cl.introspection_allowed,
                 cl.client_id
             ])?;
             Ok(n == 1)
@@ -694,7 +706,8 @@ impl Store for SqliteStore {
                 c,
                 "INSERT INTO auth_sessions (id_hash, client_id, redirect_uri, scopes, state, nonce, code_challenge, \
                  prompt, max_age, login_hint, binding_hash, status, subject, claims, granted_scopes, auth_time, \
-                 created_at, expires_at, remember) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 created_at, expires_at, remember, consent_hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 s.id_hash,
@@ -715,7 +728,8 @@ impl Store for SqliteStore {
                 s.auth_time,
                 s.created_at,
                 s.expires_at,
-                s.remember
+                s.remember,
+                s.consent_hash
             ])?;
             Ok(())
         })
@@ -740,7 +754,7 @@ impl Store for SqliteStore {
             let n = stmt(
                 &tx,
                 "UPDATE auth_sessions SET status = ?, subject = ?, claims = ?, granted_scopes = ?, auth_time = ?, \
-                 remember = ? WHERE id_hash = ? AND status = ?",
+                 remember = ?, consent_hash = ? WHERE id_hash = ? AND status = ?",
             )?
             .execute(params![
                 s.status.as_str(),
@@ -749,6 +763,7 @@ impl Store for SqliteStore {
                 scopes::join(&s.granted_scopes),
                 s.auth_time,
                 s.remember,
+                s.consent_hash,
                 s.id_hash,
                 from.as_str()
             ])?;
@@ -958,6 +973,13 @@ impl Store for SqliteStore {
             .execute(params![new.kid, new.alg.as_str(), new.private_der, new.created_at])?;
             commit(tx)?;
             Ok(true)
+        })
+        .await
+    }
+    async fn replace_key_der(&self, kid: &str, private_der: &[u8]) -> Result<bool> {
+        self.write(|c| {
+            Ok(stmt(c, "UPDATE signing_keys SET private_der = ? WHERE kid = ?")?.execute(params![private_der, kid])?
+                == 1)
         })
         .await
     }

@@ -75,6 +75,9 @@ pub async fn env_with(kind: &'static str, tweak: impl Fn(&mut Config)) -> Env {
     cfg.database_url = url;
     cfg.api_key = Some(API_KEY.into());
     cfg.scopes = vec![connectivly::ScopeDef::new("photos:read", "Read your photos")];
+    // These tests walk confidential clients through flows with and without PKCE; the default
+    // (PKCE required from every client) is tested in review.rs.
+    cfg.require_pkce = false;
     tweak(&mut cfg);
     Env { provider: Provider::open(cfg).await.unwrap(), kind, api_key: API_KEY.into(), _dir: dir }
 }
