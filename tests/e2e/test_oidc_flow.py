@@ -112,15 +112,20 @@ def test_full_flow_with_authlib(server, auth_method):
     assert [urllib.parse.urlsplit(h.url).netloc for h in page.history][1] == urllib.parse.urlsplit(
         server.fake_host.login_url).netloc
     assert client.name in page.text
+    # The host redirected the browser to the URL `approve` returned: it carries the consent ticket,
+    # which the page's form posts back as a hidden field.
+    ticket = query_of(page.url).get("ticket", "")
+    assert ticket.startswith("cly_ct_"), page.url
     form = parse_consent_form(page.text)
     assert form["inputs"].get("csrf")
+    assert form["inputs"].get("ticket") == ticket
     assert ("decision", "allow") in form["buttons"] and ("decision", "deny") in form["buttons"]
     action = urllib.parse.urljoin(page.url, form["action"] or page.url)
-    done = browser.post(action, data={"csrf": form["inputs"]["csrf"], "decision": "allow"}, allow_redirects=False,
-                        timeout=10)
+    done = browser.post(action, data={**form["inputs"], "decision": "allow"}, allow_redirects=False, timeout=10)
     assert done.status_code in (302, 303), (done.status_code, done.text[:300])
     callback = done.headers["Location"]
     assert callback.startswith(DEMO_REDIRECT_URI + "?")
+    assert ticket not in callback and "ticket" not in query_of(callback)
     q = query_of(callback)
     assert q["state"] == state
     assert q["iss"] == meta["issuer"]  # RFC 9207
@@ -288,8 +293,12 @@ def test_two_flows_in_one_browser_both_complete(server, client1, client2):
     _, challenge = pkce_pair()
     a = b.start(client1.client_id, code_challenge=challenge, state="tab-a")
     z = b.start(client2.client_id, code_challenge=challenge, state="tab-b")
+    # Each /authorize mints a fresh binding value; the cookie keeps the earlier one beside it.
+    values = b.s.cookies.get("connectivly_binding").split(".")
+    assert len(values) == 2 and len(set(values)) == 2, values
     ua = server.approve(a, "alice").json()["redirect_uri"]
     uz = server.approve(z, "alice").json()["redirect_uri"]
+    assert query_of(ua)["ticket"] != query_of(uz)["ticket"]
     csrf_a = parse_consent_form(b.get(ua).text)["inputs"]["csrf"]
     csrf_z = parse_consent_form(b.get(uz).text)["inputs"]["csrf"]
     assert b.post(ua, data={"csrf": csrf_z, "decision": "allow"}).status_code == 403

@@ -194,7 +194,7 @@ def test_config_file_with_env_winning_and_help(make_server, tmp_path):
     server = make_server({"CONNECTIVLY_CONFIG": str(cfg), "CONNECTIVLY_PROVIDER_NAME": ""}, with_host=True)
     assert "files:read" in server.discovery()["scopes_supported"]
     b = Browser(server)
-    flow_sid = b.start(server.clients[0].client_id, scope="openid files:read")
+    flow_sid = b.start(server.clients[0].client_id, scope="openid files:read", code_challenge=pkce_pair()[1])
     consent = server.approve(flow_sid, "alice").json()["redirect_uri"]
     page = b.consent_page(consent).text
     assert "From TOML" in page and "Read your files" in page

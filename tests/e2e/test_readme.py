@@ -80,11 +80,11 @@ def test_readme_embedded_python_snippet(tmp_path, monkeypatch):
         "code_challenge_method": "S256"})
     assert r.status_code == 302 and r.headers["Location"].startswith("/connectivly?token=")
     r = web.get(r.headers["Location"])
-    consent = urlsplit(r.headers["Location"]).path
-    page = web.get(consent)
+    consent = urlsplit(r.headers["Location"])
+    page = web.get(f"{consent.path}?{consent.query}")  # the ticket travels in the query
     assert page.status_code == 200
     form = parse_consent_form(page.get_data(as_text=True))
-    r = web.post(consent, data={**form["inputs"], "decision": "allow"})
+    r = web.post(consent.path, data={**form["inputs"], "decision": "allow"})
     code = query_of(r.headers["Location"])["code"]
     tok = web.post("/oauth/oauth2/token", data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": "https://printer.example/cb",

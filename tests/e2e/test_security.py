@@ -370,27 +370,40 @@ def test_consent_deny_button_sends_access_denied(server, browser, client1):
 
 
 def test_consent_from_another_browser_is_403(server, browser, client1):
+    """The consent URL (with its ticket) opened by any browser but the one that started the flow is refused,
+    and ends the session: after that not even the right browser can finish it."""
     sid, url = _approved(server, browser, client1.client_id)
     page = browser.get(url)
     assert page.status_code == 200
     csrf = parse_consent_form(page.text)["inputs"]["csrf"]
 
     attacker = Browser(server)
-    g = attacker.get(url)
-    assert g.status_code == 403, g.status_code
-    assert g.headers.get("Content-Type", "").startswith("text/html")
-    assert "csrf" not in g.text or csrf not in g.text
     p = attacker.post(url, data={"csrf": csrf, "decision": "allow"})
     assert p.status_code == 403, (p.status_code, p.headers)
     assert "Location" not in p.headers
-    assert server.auth_session(sid).json()["status"] == "approved"  # not completed
+    assert server.auth_session(sid).json()["status"] == "denied"  # ended, not completed
+    for r in (attacker.get(url), attacker.post(url, data={"csrf": csrf, "decision": "allow"}),
+              browser.post(url, data={"csrf": csrf, "decision": "allow"})):
+        assert r.status_code == 409, r.status_code
+        assert "Location" not in r.headers
+
+    # A GET in another browser: 403, no form, no csrf, and the session is ended too.
+    sid, url = _approved(server, browser, client1.client_id)
+    csrf = parse_consent_form(browser.get(url).text)["inputs"]["csrf"]
+    g = Browser(server).get(url)
+    assert g.status_code == 403, g.status_code
+    assert g.headers.get("Content-Type", "").startswith("text/html")
+    assert csrf not in g.text and "decision" not in g.text
+    assert server.auth_session(sid).json()["status"] == "denied"
+    assert browser.get(url).status_code == 409
 
     # A binding cookie from a *different* flow is no better.
+    sid, url = _approved(server, browser, client1.client_id)
     other = Browser(server)
     other.start(client1.client_id, code_challenge=CHALLENGE)
-    assert other.get(url).status_code == 403
     assert other.post(url, data={"csrf": csrf, "decision": "allow"}).status_code == 403
-    assert server.auth_session(sid).json()["status"] == "approved"
+    assert other.get(url).status_code == 409
+    assert server.auth_session(sid).json()["status"] == "denied"
 
 
 def test_consent_wrong_or_missing_csrf_is_403(server, browser, client1):
@@ -404,6 +417,10 @@ def test_consent_wrong_or_missing_csrf_is_403(server, browser, client1):
         r = browser.post(url, data=data)
         assert r.status_code == 403, (data, r.status_code)
         assert "Location" not in r.headers
+    # The right csrf without the consent ticket (URL stripped of its query, no ticket field) is refused too.
+    bare = url.split("?", 1)[0]
+    r = browser.post(bare, data={"csrf": csrf, "decision": "allow"})
+    assert r.status_code == 403 and "Location" not in r.headers, r.status_code
     assert server.auth_session(sid).json()["status"] == "approved"
     # The legitimate browser with the right token still completes.
     ok = browser.post(url, data={"csrf": csrf, "decision": "allow"})
@@ -417,8 +434,13 @@ def test_consent_cannot_be_replayed(server, browser, client1):
     first = browser.post(url, data={"csrf": csrf, "decision": "allow"})
     assert first.status_code in (302, 303)
     again = browser.post(url, data={"csrf": csrf, "decision": "allow"})
-    assert 400 <= again.status_code < 500, again.status_code
-    assert "code=" not in again.headers.get("Location", "")
+    assert again.status_code == 409, again.status_code
+    assert "Location" not in again.headers
+    # The form's own shape (ticket as a hidden field, posted to the bare consent URL) is no replay either.
+    bare = url.split("?", 1)[0]
+    again = browser.post(bare, data={"csrf": csrf, "decision": "allow", "ticket": query_of(url)["ticket"]})
+    assert again.status_code == 409, again.status_code
+    assert "Location" not in again.headers
 
 
 def test_consent_page_before_approval_is_not_served(server, browser, client1):
