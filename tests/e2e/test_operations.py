@@ -10,7 +10,7 @@ import time
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import DEMO_REDIRECT_URI, HTTP_TIMEOUT, Browser, exchange, run_flow
+from conftest import DEMO_REDIRECT_URI, HTTP_TIMEOUT, Browser, exchange, pkce_pair, run_flow
 
 
 def metric(text: str, name: str, **labels: str) -> float:
