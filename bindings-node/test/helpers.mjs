@@ -138,11 +138,14 @@ export async function signInThrough(authorizationUrl, { username = 'ann', passwo
       r = await browser.request(url, { method: 'POST', form });
       assert.ok([302, 303].includes(r.status), `login: ${r.status} ${r.text.slice(0, 300)}`);
     } else if (r.status === 200 && r.text.includes('name="csrf"')) {
-      const csrf = /name="csrf" value="([^"]+)"/.exec(r.text);
+      // As a browser does: every hidden field of the form (the consent ticket, the CSRF token) goes back.
+      const hidden = Object.fromEntries(
+        [...r.text.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1], m[2]]),
+      );
       const action = /<form method="post" action="([^"]*)"/.exec(r.text);
-      assert.ok(csrf && action, r.text);
+      assert.ok(hidden.csrf && hidden.ticket && action, r.text);
       const target = new URL(action[1].replaceAll('&amp;', '&'), url).href;
-      r = await browser.request(target, { method: 'POST', form: { csrf: csrf[1], decision } });
+      r = await browser.request(target, { method: 'POST', form: { ...hidden, decision } });
       assert.equal(r.status, 302, r.text);
     } else {
       assert.ok([301, 302, 303].includes(r.status), `${url}: ${r.status} ${r.text.slice(0, 500)}`);
@@ -248,8 +251,11 @@ export async function startServer(t, dir, loginUrl) {
   return { url, apiKey: m[1], proc };
 }
 
+/** The PKCE verifier of RFC 7636 Appendix B; the tests' authorize requests send its challenge. */
+export const PKCE_VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+
 /** The token request that redeems `code` for the confidential client `created`, through `provider.handle`. */
-export function redeemCode(provider, created, code, redirectUri) {
+export function redeemCode(provider, created, code, redirectUri, codeVerifier = PKCE_VERIFIER) {
   return provider.handle({
     method: 'POST',
     path: '/oauth2/token',
@@ -258,6 +264,7 @@ export function redeemCode(provider, created, code, redirectUri) {
       grant_type: 'authorization_code',
       code,
       redirect_uri: redirectUri,
+      code_verifier: codeVerifier,
       client_id: created.clientId,
       client_secret: created.clientSecret,
     }).toString(),
