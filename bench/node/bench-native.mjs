@@ -196,7 +196,16 @@ function rawVerifier(token, jwks) {
 }
 
 const authorizeQuery = (clientId, i) =>
-  new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, scope: 'openid profile email', state: `s${i}`, nonce: `n${i}` }).toString();
+  new URLSearchParams({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    scope: 'openid profile email',
+    state: `s${i}`,
+    nonce: `n${i}`,
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', // PKCE is required by default; the benches never redeem these codes
+    code_challenge_method: 'S256',
+  }).toString();
 
 const sessionOf = (location) => new URL(location).searchParams.get('token');
 

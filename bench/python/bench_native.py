@@ -231,7 +231,8 @@ def raw_verifier(token: str, jwks: dict[str, Any]) -> tuple[str, Callable[[Any],
 
 def authorize_query(client_id: str, i: int) -> str:
     return urlencode(dict(response_type="code", client_id=client_id, redirect_uri=REDIRECT,
-                          scope="openid profile email", state=f"s{i}", nonce=f"n{i}"))
+                          scope="openid profile email", state=f"s{i}", nonce=f"n{i}",
+                          code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method="S256"))
 
 
 def session_of(location: str) -> str:
