@@ -481,25 +481,6 @@ async fn malformed_requests_get_the_rfc_status_and_error_code() {
     assert!(n >= 70, "{n} cases");
 }
 
-/// An authorization request of our own (not `common::authorize_url`, whose defaults may change):
-/// `scope`, PKCE S256 with `challenge` when given, then `extra`.
-fn authorize_request(client_id: &str, scope: &str, challenge: Option<&str>, extra: &[(&str, &str)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    s.append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT)
-        .append_pair("scope", scope)
-        .append_pair("state", "st-123")
-        .append_pair("nonce", "n-456");
-    if let Some(c) = challenge {
-        s.append_pair("code_challenge", c).append_pair("code_challenge_method", "S256");
-    }
-    for (k, v) in extra {
-        s.append_pair(k, v);
-    }
-    format!("/oauth2/authorize?{}", s.finish())
-}
-
 trait QueryReplace {
     fn query_replace(self, from: &str, to: &str) -> Request;
 }

@@ -14,25 +14,6 @@ use connectivly::store::{PoolSettings, Store};
 use connectivly::{Config, CreatedClient, ErrorKind, NewClient, Provider, Request, SigningAlg};
 use serde_json::{Value, json};
 
-/// An authorization request of our own (not `common::authorize_url`, whose defaults may change):
-/// `scope`, PKCE S256 with `challenge` when given, then `extra`.
-fn authorize_request(client_id: &str, scope: &str, challenge: Option<&str>, extra: &[(&str, &str)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    s.append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT)
-        .append_pair("scope", scope)
-        .append_pair("state", "st-123")
-        .append_pair("nonce", "n-456");
-    if let Some(c) = challenge {
-        s.append_pair("code_challenge", c).append_pair("code_challenge_method", "S256");
-    }
-    for (k, v) in extra {
-        s.append_pair(k, v);
-    }
-    format!("/oauth2/authorize?{}", s.finish())
-}
-
 /// A user's tokens from a full code flow (PKCE, consent skipped by the host).
 async fn user_tokens(env: &Env, client: &CreatedClient, scope: &str) -> Value {
     let (verifier, challenge) = pkce();
@@ -57,19 +38,6 @@ async fn user_tokens(env: &Env, client: &CreatedClient, scope: &str) -> Value {
         .await;
     assert_eq!(r.status, 200, "[{}] {:?}", env.kind, r.body_json());
     r.body_json().unwrap()
-}
-
-/// A confidential client that may use `client_credentials` for `photos:read`.
-async fn service_client(env: &Env) -> CreatedClient {
-    env.provider
-        .create_client(NewClient {
-            name: "Backend".into(),
-            redirect_uris: vec![REDIRECT.into()],
-            allowed_scopes: Some(vec!["photos:read".into()]),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
 }
 
 async fn cc_token(env: &Env, svc: &CreatedClient) -> String {

@@ -670,19 +670,6 @@ async fn open_on(url: &str) -> Provider {
     Provider::open(c).await.unwrap()
 }
 
-/// A client that may use `client_credentials` for `photos:read`.
-async fn service_client(env: &Env) -> connectivly::CreatedClient {
-    env.provider
-        .create_client(NewClient {
-            name: "Backend".into(),
-            redirect_uris: vec![REDIRECT.into()],
-            allowed_scopes: Some(vec!["photos:read".into()]),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn client_credentials_tokens_carry_no_user_claims() {
     for env in envs().await {

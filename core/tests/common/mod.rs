@@ -227,3 +227,35 @@ pub fn jwt_header(t: &str) -> Value {
     let p = t.split('.').next().unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
 }
+
+/// An authorization request of our own (not `authorize_url`, whose defaults may change):
+/// `scope`, PKCE S256 with `challenge` when given, then `extra`.
+pub fn authorize_request(client_id: &str, scope: &str, challenge: Option<&str>, extra: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    s.append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", scope)
+        .append_pair("state", "st-123")
+        .append_pair("nonce", "n-456");
+    if let Some(c) = challenge {
+        s.append_pair("code_challenge", c).append_pair("code_challenge_method", "S256");
+    }
+    for (k, v) in extra {
+        s.append_pair(k, v);
+    }
+    format!("/oauth2/authorize?{}", s.finish())
+}
+
+/// A confidential client that may use `client_credentials` for `photos:read`.
+pub async fn service_client(env: &Env) -> CreatedClient {
+    env.provider
+        .create_client(NewClient {
+            name: "Backend".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            allowed_scopes: Some(vec!["photos:read".into()]),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
