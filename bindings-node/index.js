@@ -502,38 +502,11 @@ class Provider extends HostApi {
    * running migrations, and loads or creates the signing keys.
    */
   static async open(options) {
-    const allowed = [
-      'issuer',
-      'loginUrl',
-      'database',
-      'databaseMaxConnections',
-      'databaseAcquireTimeout',
-      'apiKey',
-      'providerName',
-      'providerLogoUri',
-      'accentColor',
-      'scopes',
-      'signingAlg',
-      'accessTokenSigningAlg',
-      'audience',
-      'sessionTtl',
-      'codeTtl',
-      'accessTokenTtl',
-      'idTokenTtl',
-      'refreshTokenTtl',
-      'refreshReuseGrace',
-      'keyRotationInterval',
-      'secret',
-      'registrationToken',
-      'requirePkce',
-      'allowReadableDatabase',
-    ];
+    // The core's settings table checks every option's name and type, and names the nearest known
+    // option for a misspelt one.
     const handle = await call('Provider.open', () => {
-      const o = checkOptions('Provider.open', options, allowed);
-      if (o.scopes != null && (typeof o.scopes !== 'object' || Array.isArray(o.scopes))) {
-        throw argumentError('Provider.open: scopes must be an object of scope name → description');
-      }
-      return native.Provider.open(o);
+      if (options === undefined || options === null) throw argumentError('Provider.open: an options object is required');
+      return native.Provider.open(options);
     });
     return new Provider(CREATE, handle);
   }

@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use connectivly::{Config, ErrorKind, ScopeDef, SigningAlg};
+use connectivly::settings::Shape;
+use connectivly::{Config, ErrorKind};
 use napi::bindgen_prelude::{Either, PromiseRaw};
 use napi::{Env, Result};
 use napi_derive::napi;
@@ -13,7 +14,7 @@ use crate::errors;
 use crate::runtime::{now_or_promise, promise, promise_now_or_later};
 use crate::types::{
     ApproveOptions, AuthSession, Client, CreatedClient, DenyOptions, Grant, HttpRequest, HttpResponse, Introspection,
-    KeyInfo, Protected, ProviderOptions, TokenInfo,
+    KeyInfo, Protected, TokenInfo,
 };
 
 struct State {
@@ -465,55 +466,30 @@ pub struct Provider {
 
 host_api_methods!(Provider);
 
-fn config(o: ProviderOptions) -> connectivly::Result<Config> {
-    let mut cfg = Config::new(o.issuer, o.login_url);
-    if let Some(d) = o.database {
-        cfg.database_url = d;
+/// The options object read through the core's settings table: unknown names are refused with the
+/// nearest known one, and every error names the option in camelCase.
+fn config(env: &Env, options: &serde_json::Value) -> Result<Config> {
+    let Some(map) = options.as_object() else {
+        return Err(errors::invalid_arg("options must be an object"));
+    };
+    for name in map.keys() {
+        if connectivly::settings::lookup(name, Shape::Node).is_none() {
+            return Err(errors::invalid_arg(connectivly::settings::unknown(name, Shape::Node, &[]).message()));
+        }
     }
-    cfg.set_database_pool(o.database_max_connections, o.database_acquire_timeout)?;
-    cfg.api_key = o.api_key;
-    if let Some(n) = o.provider_name {
-        cfg.provider_name = n;
-    }
-    cfg.provider_logo_uri = o.provider_logo_uri;
-    if let Some(c) = o.accent_color {
-        cfg.accent_color = c;
-    }
-    let mut scopes: Vec<ScopeDef> =
-        o.scopes.unwrap_or_default().into_iter().map(|(n, d)| ScopeDef::new(n, d)).collect();
-    scopes.sort_by(|a, b| a.name.cmp(&b.name));
-    cfg.scopes = scopes;
-    if let Some(alg) = o.signing_alg {
-        cfg.signing_alg = SigningAlg::parse(&alg)?;
-    }
-    cfg.access_token_signing_alg = o.access_token_signing_alg.as_deref().map(SigningAlg::parse).transpose()?;
-    cfg.audience = o.audience;
-    cfg.session_ttl = o.session_ttl.unwrap_or(cfg.session_ttl);
-    cfg.code_ttl = o.code_ttl.unwrap_or(cfg.code_ttl);
-    cfg.access_token_ttl = o.access_token_ttl.unwrap_or(cfg.access_token_ttl);
-    cfg.id_token_ttl = o.id_token_ttl.unwrap_or(cfg.id_token_ttl);
-    cfg.refresh_token_ttl = o.refresh_token_ttl.unwrap_or(cfg.refresh_token_ttl);
-    cfg.refresh_reuse_grace = o.refresh_reuse_grace.unwrap_or(cfg.refresh_reuse_grace);
-    if let Some(i) = o.key_rotation_interval {
-        cfg.key_rotation_interval = (i > 0).then_some(i);
-    }
-    cfg.secret = o.secret;
-    cfg.registration_token = o.registration_token;
-    cfg.require_pkce = o.require_pkce.unwrap_or(cfg.require_pkce);
-    cfg.allow_readable_database = o.allow_readable_database.unwrap_or(cfg.allow_readable_database);
-    Ok(cfg)
+    Config::from_settings(Shape::Node, map.iter().map(|(k, v)| (k.as_str(), v)))
+        .map_err(|e| if e.is_wrong_type() { errors::invalid_arg(e.message()) } else { errors::to_js(env, e) })
 }
 
 #[napi]
 impl Provider {
     /// Opens the store named by `options.database` (running migrations) and loads or creates the signing
     /// keys.
-    #[napi]
-    pub fn open(env: &Env, options: ProviderOptions) -> Result<PromiseRaw<'_, Provider>> {
-        let cfg = config(options);
-        promise(env, async move { connectivly::Provider::open(cfg?).await }, |p| Provider {
-            issuer: p.issuer().to_string(),
-            host: HostApi::new(Arc::new(p.clone()), Some(p)),
+    #[napi(ts_args_type = "options: ProviderOptions")]
+    pub fn open(env: &Env, options: serde_json::Value) -> Result<PromiseRaw<'_, Provider>> {
+        let cfg = config(env, &options)?;
+        promise(env, async move { connectivly::Provider::open(cfg).await.map_err(|e| e.for_shape(Shape::Node)) }, |p| {
+            Provider { issuer: p.issuer().to_string(), host: HostApi::new(Arc::new(p.clone()), Some(p)) }
         })
     }
 

@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::errors::invalid_arg;
 
-/// Options of `Provider.open`; the same settings as the server's `CONNECTIVLY_*` variables.
+/// Options of `Provider.open`; the same settings as the server's `CONNECTIVLY_*` variables. Only the
+/// type: `open` reads the object through the core's settings table, which a test compares with this.
+#[allow(dead_code)] // only its generated TypeScript interface is used
 #[napi(object)]
 pub struct ProviderOptions {
     /// The issuer URL: the base of every endpoint and the `iss` of every token.
@@ -63,6 +65,12 @@ pub struct ProviderOptions {
     pub require_pkce: Option<bool>,
     /// Open a SQLite file (and its `.key` file) that other local users can read (default false).
     pub allow_readable_database: Option<bool>,
+    /// Failed client authentications per client id from one source address per minute before that pair
+    /// is refused (default 20; 0 = no limit).
+    pub failed_auth_limit_per_client: Option<i64>,
+    /// Failures (client authentication, host-API key, unknown consent sessions) per source address per
+    /// minute before it is refused (default 60; 0 = no limit).
+    pub failed_limit_per_address: Option<i64>,
 }
 
 /// Options of `RemoteProvider.connect`.

@@ -2,8 +2,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use connectivly::{Approval, Config, Denial, ErrorKind, ScopeDef, SigningAlg};
+use connectivly::settings::Shape;
+use connectivly::{Approval, Config, Denial, ErrorKind};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::clients;
 use crate::errors::{IntoPyResult, to_py};
@@ -327,66 +330,31 @@ pub struct Provider {
 
 #[pymethods]
 impl Provider {
+    /// Every setting of the core's table, as keyword arguments (`session_ttl=600`); the `.pyi` lists them.
     #[new]
-    #[pyo3(signature = (issuer, login_url, *, database="sqlite://connectivly.db".to_string(), database_max_connections=None, database_acquire_timeout=None, api_key=None, provider_name=None, provider_logo_uri=None, accent_color=None, scopes=None, signing_alg="RS256", access_token_signing_alg=None, audience=None, session_ttl=None, code_ttl=None, access_token_ttl=None, id_token_ttl=None, refresh_token_ttl=None, refresh_reuse_grace=None, key_rotation_interval=None, secret=None, registration_token=None, require_pkce=true, allow_readable_database=false))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (issuer, login_url, **settings))]
     fn new(
         py: Python<'_>,
-        issuer: String,
-        login_url: String,
-        database: String,
-        database_max_connections: Option<i64>,
-        database_acquire_timeout: Option<i64>,
-        api_key: Option<String>,
-        provider_name: Option<String>,
-        provider_logo_uri: Option<String>,
-        accent_color: Option<String>,
-        scopes: Option<std::collections::BTreeMap<String, String>>,
-        signing_alg: &str,
-        access_token_signing_alg: Option<&str>,
-        audience: Option<String>,
-        session_ttl: Option<i64>,
-        code_ttl: Option<i64>,
-        access_token_ttl: Option<i64>,
-        id_token_ttl: Option<i64>,
-        refresh_token_ttl: Option<i64>,
-        refresh_reuse_grace: Option<i64>,
-        key_rotation_interval: Option<i64>,
-        secret: Option<String>,
-        registration_token: Option<String>,
-        require_pkce: bool,
-        allow_readable_database: bool,
+        issuer: &Bound<'_, PyAny>,
+        login_url: &Bound<'_, PyAny>,
+        settings: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<Provider>> {
-        let mut cfg = Config::new(issuer, login_url);
-        cfg.database_url = database;
-        cfg.set_database_pool(database_max_connections, database_acquire_timeout).map_err(to_py)?;
-        cfg.api_key = api_key;
-        if let Some(n) = provider_name {
-            cfg.provider_name = n;
+        let mut pairs = vec![("issuer".to_string(), to_json(issuer)?), ("login_url".to_string(), to_json(login_url)?)];
+        for (name, value) in settings.into_iter().flat_map(|d| d.iter()) {
+            let name: String = name.extract()?;
+            if connectivly::settings::lookup(&name, Shape::Python).is_none() {
+                let e = connectivly::settings::unknown(&name, Shape::Python, &[]);
+                return Err(PyTypeError::new_err(format!("Provider(): {}", e.message())));
+            }
+            pairs.push((name, to_json(&value)?));
         }
-        cfg.provider_logo_uri = provider_logo_uri;
-        if let Some(c) = accent_color {
-            cfg.accent_color = c;
-        }
-        cfg.scopes = scopes.unwrap_or_default().into_iter().map(|(n, d)| ScopeDef::new(n, d)).collect();
-        cfg.signing_alg = SigningAlg::parse(signing_alg).map_err(to_py)?;
-        cfg.access_token_signing_alg = access_token_signing_alg.map(SigningAlg::parse).transpose().map_err(to_py)?;
-        cfg.audience = audience;
-        cfg.session_ttl = session_ttl.unwrap_or(cfg.session_ttl);
-        cfg.code_ttl = code_ttl.unwrap_or(cfg.code_ttl);
-        cfg.access_token_ttl = access_token_ttl.unwrap_or(cfg.access_token_ttl);
-        cfg.id_token_ttl = id_token_ttl.unwrap_or(cfg.id_token_ttl);
-        cfg.refresh_token_ttl = refresh_token_ttl.unwrap_or(cfg.refresh_token_ttl);
-        cfg.refresh_reuse_grace = refresh_reuse_grace.unwrap_or(cfg.refresh_reuse_grace);
-        if let Some(i) = key_rotation_interval {
-            cfg.key_rotation_interval = (i > 0).then_some(i);
-        }
-        cfg.secret = secret;
-        cfg.registration_token = registration_token;
-        cfg.require_pkce = require_pkce;
-        cfg.allow_readable_database = allow_readable_database;
+        let cfg = Config::from_settings(Shape::Python, pairs.iter().map(|(k, v)| (k.as_str(), v))).map_err(|e| {
+            if e.is_wrong_type() { PyTypeError::new_err(format!("Provider(): {}", e.message())) } else { to_py(e) }
+        })?;
         let open_cfg = cfg.clone();
-        let p = py.detach(|| block_on(connectivly::Provider::open(open_cfg))).py_err()?;
+        let p = py
+            .detach(|| block_on(connectivly::Provider::open(open_cfg)))
+            .map_err(|e| to_py(e.for_shape(Shape::Python)))?;
         let issuer = p.issuer().to_string();
         Ok(PyClassInitializer::from(HostApi::new(Arc::new(p.clone()), Some(p), Some(cfg)))
             .add_subclass(Provider { issuer }))
@@ -443,5 +411,40 @@ impl Provider {
 
     fn __repr__(&self) -> String {
         format!("Provider(issuer={:?})", self.issuer)
+    }
+}
+
+/// A keyword argument's value as the core's settings table reads it. Types the table never takes
+/// are a `TypeError` naming the type, rather than a guess.
+fn to_json(v: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    use serde_json::Value;
+    if v.is_none() {
+        Ok(Value::Null)
+    } else if v.is_instance_of::<PyBool>() {
+        Ok(Value::Bool(v.extract()?))
+    } else if v.is_instance_of::<PyInt>() {
+        match v.extract::<i64>() {
+            Ok(n) => Ok(Value::from(n)),
+            // Beyond i64: out of every setting's range, and the table says so with the number.
+            Err(_) => Ok(serde_json::Number::from_f64(v.extract::<f64>().unwrap_or(f64::MAX))
+                .map(Value::Number)
+                .unwrap_or(Value::Null)),
+        }
+    } else if v.is_instance_of::<PyFloat>() {
+        Ok(serde_json::Number::from_f64(v.extract()?).map(Value::Number).unwrap_or(Value::Null))
+    } else if v.is_instance_of::<PyString>() {
+        Ok(Value::String(v.extract()?))
+    } else if let Ok(d) = v.cast::<PyDict>() {
+        let mut map = serde_json::Map::new();
+        for (k, v) in d.iter() {
+            map.insert(k.str()?.to_string(), to_json(&v)?);
+        }
+        Ok(Value::Object(map))
+    } else if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        v.try_iter()?.map(|item| to_json(&item?)).collect::<PyResult<Vec<_>>>().map(Value::Array)
+    } else if let Ok(path) = v.call_method0("__fspath__") {
+        to_json(&path)
+    } else {
+        Err(PyTypeError::new_err(format!("Provider(): a setting cannot be a {}", v.get_type().name()?)))
     }
 }

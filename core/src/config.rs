@@ -111,33 +111,16 @@ impl Config {
         }
     }
 
-    /// Sets the PostgreSQL pool settings from a binding's integers (a Python `int`, a JS `number`),
-    /// which may be negative or too large: those are configuration errors, never wrapped or clamped.
-    /// Zero converts and is refused by [`validate`](Self::validate), like every other source's zero.
-    pub fn set_database_pool(&mut self, max_connections: Option<i64>, acquire_timeout: Option<i64>) -> Result<()> {
-        if let Some(n) = max_connections {
-            self.database_max_connections = Some(
-                u32::try_from(n)
-                    .map_err(|_| Error::config(format!("database_max_connections must be from 1 to {}", u32::MAX)))?,
-            );
-        }
-        if let Some(s) = acquire_timeout {
-            self.database_acquire_timeout = Some(
-                u64::try_from(s).map_err(|_| Error::config("database_acquire_timeout must be at least 1 second"))?,
-            );
-        }
-        Ok(())
-    }
-
-    /// Checks the configuration and normalises the issuer (no trailing slash).
+    /// Checks the configuration and normalises the issuer (no trailing slash). Errors name the setting
+    /// by its canonical key; adapters rename it as their users write it ([`Error::for_shape`]).
     pub fn validate(mut self) -> Result<Config> {
         let issuer = url::Url::parse(&self.issuer)
-            .map_err(|_| Error::config(format!("issuer {:?} is not an absolute URL", self.issuer)))?;
+            .map_err(|_| Error::setting("issuer", format!(": {:?} is not an absolute URL", self.issuer)))?;
         if !matches!(issuer.scheme(), "https" | "http") {
-            return Err(Error::config("issuer must be an http(s) URL"));
+            return Err(Error::setting("issuer", "must be an http(s) URL"));
         }
         if issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(Error::config("issuer must not have a query or fragment (OIDC Discovery §3)"));
+            return Err(Error::setting("issuer", "must not have a query or fragment (OIDC Discovery §3)"));
         }
         if issuer.scheme() == "http" && !is_loopback(&issuer) {
             tracing::warn!(issuer = %self.issuer, "issuer is plain http on a non-loopback host: use https in production");
@@ -145,53 +128,57 @@ impl Config {
         while self.issuer.ends_with('/') {
             self.issuer.pop();
         }
-        if self.login_url.trim().is_empty() {
-            return Err(Error::config("login_url (CONNECTIVLY_REDIRECT_URL) is required"));
-        }
-        if self.login_url.contains('#') {
-            return Err(Error::config("login_url must not have a fragment"));
-        }
-        for ttl in [self.session_ttl, self.code_ttl, self.access_token_ttl, self.id_token_ttl, self.refresh_token_ttl] {
+        check_login_url(&self.login_url)?;
+        for (key, ttl) in [
+            ("session_ttl", self.session_ttl),
+            ("code_ttl", self.code_ttl),
+            ("access_token_ttl", self.access_token_ttl),
+            ("id_token_ttl", self.id_token_ttl),
+            ("refresh_token_ttl", self.refresh_token_ttl),
+        ] {
             if ttl <= 0 {
-                return Err(Error::config("lifetimes must be positive numbers of seconds"));
+                return Err(Error::setting(key, format!("must be a positive number of seconds, not {ttl}")));
             }
         }
         if self.refresh_reuse_grace < 0 || self.refresh_reuse_grace > 300 {
-            return Err(Error::config("refresh_reuse_grace must be 0 to 300 seconds"));
+            return Err(Error::setting("refresh_reuse_grace", "must be 0 to 300 seconds"));
         }
         if self.key_rotation_interval.is_some_and(|i| i < 3600) {
-            return Err(Error::config("key_rotation_interval must be at least 3600 seconds"));
+            return Err(Error::setting("key_rotation_interval", "must be at least 3600 seconds (0 = on demand only)"));
         }
         if self.database_max_connections == Some(0) {
-            return Err(Error::config("database_max_connections must be at least 1"));
+            return Err(Error::setting("database_max_connections", "must be at least 1"));
         }
         if self.database_acquire_timeout == Some(0) {
-            return Err(Error::config("database_acquire_timeout must be at least 1 second"));
+            return Err(Error::setting("database_acquire_timeout", "must be at least 1 second"));
         }
         if self.registration_token.as_ref().is_some_and(|s| s.len() < 16) {
-            return Err(Error::config("registration_token must be at least 16 characters"));
+            return Err(Error::setting("registration_token", "must be at least 16 characters"));
         }
         if self.secret.as_ref().is_some_and(|s| s.len() < 16) {
-            return Err(Error::config("secret must be at least 16 characters"));
+            return Err(Error::setting("secret", "must be at least 16 characters"));
         }
         for s in &self.scopes {
             if !crate::scopes::valid_token(&s.name) {
-                return Err(Error::config(format!("scope name {:?} is not a valid scope token", s.name)));
+                return Err(Error::setting("scopes", format!(": {:?} is not a valid scope name", s.name)));
             }
             if crate::scopes::builtin().iter().any(|b| b.name == s.name) {
-                return Err(Error::config(format!("scope {:?} is built in", s.name)));
+                return Err(Error::setting(
+                    "scopes",
+                    format!(": {:?} is built in (openid, profile, email, offline_access): leave it out", s.name),
+                ));
             }
         }
         if let Some(k) = &self.api_key
             && k.len() < 16
         {
-            return Err(Error::config("api_key must be at least 16 characters"));
+            return Err(Error::setting("api_key", "must be at least 16 characters"));
         }
         if self.provider_name.trim().is_empty() {
-            return Err(Error::config("provider_name must not be empty"));
+            return Err(Error::setting("provider_name", "must not be empty"));
         }
         self.accent_color = normalize_color(&self.accent_color).ok_or_else(|| {
-            Error::config(format!("accent_color {:?} must be a hex colour: #rgb or #rrggbb", self.accent_color))
+            Error::setting("accent_color", format!(": {:?} is not a hex colour (#rgb or #rrggbb)", self.accent_color))
         })?;
         if let Some(logo) = &self.provider_logo_uri {
             check_logo(logo, &issuer)?;
@@ -259,28 +246,29 @@ fn normalize_color(c: &str) -> Option<String> {
 
 fn check_logo(logo: &str, issuer: &url::Url) -> Result<()> {
     if let Some(data) = logo.strip_prefix("data:") {
-        let (mime, payload) = data
-            .split_once(";base64,")
-            .ok_or_else(|| Error::config("provider_logo_uri: a data: URI must be base64 (data:image/png;base64,…)"))?;
+        let (mime, payload) = data.split_once(";base64,").ok_or_else(|| {
+            Error::setting("provider_logo_uri", ": a data: URI must be base64 (data:image/png;base64,…)")
+        })?;
         if !matches!(mime, "image/png" | "image/gif" | "image/jpeg" | "image/webp" | "image/svg+xml") {
-            return Err(Error::config(format!(
-                "provider_logo_uri: {mime:?} is not an image type (png, gif, jpeg, webp, svg+xml)"
-            )));
+            return Err(Error::setting(
+                "provider_logo_uri",
+                format!(": {mime:?} is not an image type (png, gif, jpeg, webp, svg+xml)"),
+            ));
         }
         let body = payload.trim_end_matches('=');
         if body.is_empty()
             || payload.len() - body.len() > 2
             || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
         {
-            return Err(Error::config("provider_logo_uri: the data: URI is not valid base64"));
+            return Err(Error::setting("provider_logo_uri", ": the data: URI is not valid base64"));
         }
         if logo.len() > MAX_DATA_LOGO {
-            return Err(Error::config("provider_logo_uri: a data: logo must be at most 64 KiB"));
+            return Err(Error::setting("provider_logo_uri", ": a data: logo must be at most 64 KiB"));
         }
         return Ok(());
     }
     if logo.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
-        return Err(Error::config("provider_logo_uri must not contain spaces, control characters or backslashes"));
+        return Err(Error::setting("provider_logo_uri", "must not contain spaces, control characters or backslashes"));
     }
     // A relative path ("logo.svg") would resolve against each page's own URL: only "/…" or a full URL.
     let absolute = (logo.starts_with('/') && !logo.starts_with("//"))
@@ -288,12 +276,39 @@ fn check_logo(logo: &str, issuer: &url::Url) -> Result<()> {
         || logo.starts_with("http://");
     let same_origin = issuer.join(logo).is_ok_and(|u| u.origin() == issuer.origin() && u.fragment().is_none());
     if !absolute || !same_origin {
-        return Err(Error::config(
-            "provider_logo_uri must be a data:image/…;base64 URI or a path or URL on the issuer's origin \
+        return Err(Error::setting(
+            "provider_logo_uri",
+            "must be a data:image/…;base64 URI or a path or URL on the issuer's origin \
              (the consent page loads no third-party assets)",
         ));
     }
     Ok(())
+}
+
+/// The host's login endpoint: an absolute http(s) URL, or a path on the issuer's origin (an embedded
+/// provider's host serves both). `localhost:4481/login` parses as a URL of scheme `localhost`, which
+/// no browser follows: refused here rather than found out from a `Location` that leads nowhere.
+fn check_login_url(login_url: &str) -> Result<()> {
+    let u = login_url.trim();
+    if u.is_empty() {
+        return Err(Error::setting("redirect_url", "is required: the URL of your app's login endpoint"));
+    }
+    if u.contains('#') {
+        return Err(Error::setting("redirect_url", "must not have a fragment"));
+    }
+    if u.starts_with('/') && !u.starts_with("//") && !u.contains('\\') {
+        return Ok(());
+    }
+    match url::Url::parse(u) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Ok(()),
+        _ => Err(Error::setting(
+            "redirect_url",
+            format!(
+                ": {u:?} is not an absolute http(s) URL (e.g. https://your-app.example.com/connectivly) \
+                 or, for a provider embedded in your app, a path such as /connectivly"
+            ),
+        )),
+    }
 }
 
 fn is_loopback(u: &url::Url) -> bool {
@@ -355,32 +370,47 @@ mod tests {
     }
 
     #[test]
+    fn login_url_is_an_absolute_http_url_or_a_path() {
+        for ok in ["/connectivly", "https://app.example/login?x=1", "http://localhost:4481/connectivly"] {
+            assert!(with(|c| c.login_url = ok.into()).is_ok(), "{ok:?} refused");
+        }
+        for bad in
+            ["localhost:4481/connectivly", "app.example/login", "//evil.example/x", "ftp://a.example/l", "", "/l#x"]
+        {
+            let e = with(|c| c.login_url = bad.into()).unwrap_err();
+            assert!(e.message().starts_with("redirect_url"), "{bad:?}: {}", e.message());
+            assert_eq!(e.setting_key(), Some("redirect_url"));
+        }
+        let e = with(|c| c.login_url = "localhost:4481/connectivly".into()).unwrap_err();
+        assert!(e.for_shape(crate::settings::Shape::Node).message().starts_with("loginUrl: \"localhost:4481"));
+    }
+
+    #[test]
     fn provider_name_is_required() {
         assert!(with(|c| c.provider_name = "  ".into()).is_err());
     }
 
     #[test]
     fn pool_settings_from_a_binding_never_wrap() {
-        let mut c = Config::new("https://id.example/oauth", "/login");
-        c.set_database_pool(Some(4), Some(7)).unwrap();
-        assert_eq!((c.database_max_connections, c.database_acquire_timeout), (Some(4), Some(7)));
-        c.set_database_pool(None, None).unwrap();
-        assert_eq!((c.database_max_connections, c.database_acquire_timeout), (Some(4), Some(7)), "None keeps");
-        for bad in [-1, i64::from(u32::MAX) + 1, i64::MIN] {
-            let e = c.set_database_pool(Some(bad), None).unwrap_err();
+        use crate::settings::Shape;
+        use serde_json::json;
+        let open = |name: &str, v: serde_json::Value| {
+            Config::from_settings(
+                Shape::Python,
+                [("issuer", &json!("https://id.example/oauth")), ("login_url", &json!("/login")), (name, &v)],
+            )
+            .and_then(Config::validate)
+        };
+        let c = open("database_max_connections", json!(4)).unwrap();
+        assert_eq!(c.database_max_connections, Some(4));
+        for bad in [json!(0), json!(-1), json!(i64::from(u32::MAX) + 1), json!(i64::MIN)] {
+            let e = open("database_max_connections", bad.clone()).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::Config);
-            assert!(e.message().contains("database_max_connections"), "{bad}");
+            assert!(e.message().starts_with("database_max_connections "), "{bad}: {}", e.message());
         }
-        for bad in [-1, i64::MIN] {
-            let e = c.set_database_pool(None, Some(bad)).unwrap_err();
-            assert!(e.message().contains("database_acquire_timeout"), "{bad}");
+        for bad in [json!(0), json!(-1), json!(i64::MIN)] {
+            let e = open("database_acquire_timeout", bad.clone()).unwrap_err();
+            assert!(e.message().starts_with("database_acquire_timeout "), "{bad}: {}", e.message());
         }
-        assert_eq!(c.database_max_connections, Some(4), "a refused value changes nothing");
-        // Zero is refused where every source's zero is: by validate.
-        let e = with(|c| c.set_database_pool(Some(0), None).unwrap()).unwrap_err();
-        assert_eq!(e.kind(), crate::ErrorKind::Config);
-        assert!(e.message().contains("database_max_connections"));
-        let e = with(|c| c.set_database_pool(None, Some(0)).unwrap()).unwrap_err();
-        assert!(e.message().contains("database_acquire_timeout"));
     }
 }

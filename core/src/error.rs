@@ -151,11 +151,58 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// For a configuration error about one setting: its canonical key and the message without the
+    /// setting's name, so that each adapter can name it the way its user wrote it.
+    setting: Option<(&'static str, String)>,
+    /// The setting's value has the wrong type (a string for a number): Python and Node raise their
+    /// `TypeError` for it, as for any argument of the wrong type.
+    wrong_type: bool,
 }
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), setting: None, wrong_type: false }
+    }
+
+    /// A configuration error about one setting, by its canonical key (`session_ttl`). `detail` reads
+    /// after the setting's name ("must be …"), or after a colon when it starts with `": "`.
+    pub fn setting(key: &'static str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        Error {
+            kind: ErrorKind::Config,
+            message: join_setting(key, &detail),
+            setting: Some((key, detail)),
+            wrong_type: false,
+        }
+    }
+
+    /// Marks a setting's error as a value of the wrong type.
+    pub fn of_wrong_type(mut self) -> Self {
+        self.wrong_type = true;
+        self
+    }
+
+    /// Whether a setting was given a value of the wrong type (see [`of_wrong_type`](Self::of_wrong_type)).
+    pub fn is_wrong_type(&self) -> bool {
+        self.wrong_type
+    }
+
+    /// The canonical key of the setting this configuration error is about, if it is about one.
+    pub fn setting_key(&self) -> Option<&'static str> {
+        self.setting.as_ref().map(|(k, _)| *k)
+    }
+
+    /// This error with its setting named by `name(key)` (`CONNECTIVLY_API_KEY`, `apiKey`, …).
+    pub fn rename_setting(mut self, name: impl FnOnce(&str) -> String) -> Self {
+        if let Some((key, detail)) = &self.setting {
+            self.message = join_setting(&name(key), detail);
+        }
+        self
+    }
+
+    /// This error with its setting spelled as a user of `shape` writes it.
+    pub fn for_shape(self, shape: crate::settings::Shape) -> Self {
+        self.rename_setting(|key| crate::settings::display(key, shape))
     }
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -192,6 +239,10 @@ impl Error {
     pub fn config(m: impl Into<String>) -> Self {
         Self::new(ErrorKind::Config, m)
     }
+}
+
+fn join_setting(name: &str, detail: &str) -> String {
+    if detail.starts_with(':') { format!("{name}{detail}") } else { format!("{name} {detail}") }
 }
 
 impl From<sqlx::Error> for Error {

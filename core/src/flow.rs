@@ -132,7 +132,7 @@ impl Provider {
                 if error.kind() == ErrorKind::Storage {
                     return self.error_page(503, "Try again", error.message());
                 }
-                Response::redirect(&self.error_redirect(&redirect_uri, &error, state.as_deref()))
+                Response::redirect(&self.error_redirect(&redirect_uri, &error, state.as_deref())).with_reason(&error)
             }
         }
     }
@@ -150,7 +150,13 @@ impl Provider {
             params.get("redirect_uri")?.ok_or_else(|| Error::invalid_request("redirect_uri is missing"))?;
         // Exact string comparison (OAuth 2.1 §4.1.1): no normalisation, no prefix or case games.
         if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
-            return Err(Error::invalid_request("redirect_uri is not registered for this client"));
+            // The URI received, so the developer sees the difference (a port, a trailing slash) at
+            // once; cut short, since a page and a log line are no place for a 2 KB parameter.
+            let shown: String = redirect_uri.chars().take(200).collect();
+            let more = if shown.len() < redirect_uri.len() { "…" } else { "" };
+            return Err(Error::invalid_request(format!(
+                "redirect_uri \"{shown}{more}\" is not registered for this client"
+            )));
         }
         Ok((client.clone(), redirect_uri.to_string()))
     }

@@ -92,11 +92,42 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Why the request was refused, for the adapter's log line, when the body does not say it in
+    /// OAuth's terms (an HTML error page, an error redirect). Error messages never hold a secret.
+    pub reason: Option<String>,
 }
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Vec::new() }
+        Response { status, headers: Vec::new(), body: Vec::new(), reason: None }
+    }
+
+    /// Why the request was refused, if it was: the explicit reason, else the OAuth error of the body
+    /// (`invalid_grant: the code was already used`) or of `WWW-Authenticate`. For logs.
+    pub fn reason(&self) -> Option<String> {
+        if let Some(r) = &self.reason {
+            return Some(r.clone());
+        }
+        if self.status < 400 {
+            return None;
+        }
+        if let Some(v) = self.body_json()
+            && let Some(code) = v.get("error").and_then(Value::as_str)
+        {
+            return Some(match v.get("error_description").and_then(Value::as_str) {
+                Some(d) => format!("{code}: {d}"),
+                None => code.to_string(),
+            });
+        }
+        let challenge = self.get_header("www-authenticate")?;
+        let code = challenge.split("error=\"").nth(1)?.split('"').next()?;
+        Some(code.to_string())
+    }
+
+    /// Records why the request was refused (see [`reason`](Self::reason)).
+    pub fn with_reason(mut self, e: &Error) -> Response {
+        self.reason = Some(format!("{}: {}", e.kind().code(), e.message()));
+        self
     }
     pub fn json(status: u16, v: &impl serde::Serialize) -> Response {
         let mut r = Response::new(status).with_header("content-type", "application/json");

@@ -36,6 +36,14 @@ impl SigningAlg {
             other => Err(Error::config(format!("unsupported signing algorithm {other:?} (RS256, ES256, EdDSA)"))),
         }
     }
+
+    /// The algorithm a setting names, in any case (`es256`): a setting is not a JOSE header, and the
+    /// one name per algorithm leaves no ambiguity.
+    pub fn parse_any_case(s: &str) -> Option<SigningAlg> {
+        [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA]
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+    }
 }
 
 /// Marks a sealed (encrypted) private key in the store; PKCS#8 DER never starts with these bytes.

@@ -26,6 +26,7 @@ pub mod remote;
 mod revocation;
 pub mod scopes;
 pub mod secrets;
+pub mod settings;
 pub mod store;
 pub mod time;
 mod token_cache;

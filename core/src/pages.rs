@@ -106,14 +106,25 @@ impl crate::provider::Provider {
 
 pub fn error_page_branded(status: u16, brand: &Branding<'_>, title: &str, message: &str) -> Response {
     let body = format!("<h1>{}</h1><p>{}</p>", esc(title), esc(&sentence(message)));
-    Response::html(status, layout(title, brand, &body))
+    let mut resp = Response::html(status, layout(title, brand, &body));
+    if status >= 400 {
+        resp.reason = Some(message.to_string());
+    }
+    resp
 }
 
 /// Error messages are written for logs and API answers ("the request was started elsewhere"); on a
 /// page they read as a sentence.
 fn sentence(message: &str) -> String {
-    let mut chars = message.trim().chars();
-    let mut out: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    let message = message.trim();
+    // A message that starts with an identifier (`redirect_uri`, `client_id`) keeps its case.
+    let first_word = message.split([' ', ':']).next().unwrap_or("");
+    let mut out: String = if first_word.chars().all(|c| c.is_ascii_alphabetic()) {
+        let mut chars = message.chars();
+        chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    } else {
+        message.to_string()
+    };
     if !out.is_empty() && !out.ends_with(['.', '!', '?']) {
         out.push('.');
     }

@@ -29,6 +29,7 @@ const NOT_SECRET: &[(&str, &str, &str, &str)] = &[
     ("error.rs", "k.code()", "code", "an error code, public"),
     ("jwt.rs", "key.alg.as_str()", "header.alg", "a JWS algorithm name, public"),
     ("registration.rs", "token_endpoint_auth_method.as_deref()", "Some(", "an authentication method's name"),
+    ("settings.rs", "s.key", "canonical", "a setting's name (`api_key`), not its value"),
 ];
 
 /// Identifier parts (snake_case words) that mark a value as secret or derived from one.

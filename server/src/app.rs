@@ -89,7 +89,12 @@ async fn handle(State(provider): State<Provider>, req: Request) -> Response {
         };
         let head = parts.method == axum::http::Method::HEAD;
         let resp = provider.handle(core_req).await;
-        tracing::info!(status = resp.status, ms = started.elapsed().as_millis() as u64, "request");
+        let ms = started.elapsed().as_millis() as u64;
+        // A refusal says why (`reason` is Debug-quoted: a parameter echoed in it cannot forge a line).
+        match resp.reason() {
+            Some(reason) => tracing::info!(status = resp.status, ms, reason = ?reason, "request"),
+            None => tracing::info!(status = resp.status, ms, "request"),
+        }
         let mut out = into_axum(resp, head);
         if let Ok(v) = HeaderValue::from_str(&id) {
             out.headers_mut().insert("x-request-id", v);

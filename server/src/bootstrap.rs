@@ -11,6 +11,11 @@ pub struct Banner {
     pub api_key: ApiKeyLine,
     pub clients: Vec<(String, String, Option<String>)>,
     pub first_run: bool,
+    /// The redirect URI the demo clients were made with (first run only): a newcomer's client must
+    /// use exactly this one.
+    pub demo_redirect_uri: Option<String>,
+    /// The demo-client setting, as the user wrote it, when it was set on a later run and changed nothing.
+    pub ignored_demo_setting: Option<String>,
 }
 
 #[derive(Debug)]
@@ -20,7 +25,8 @@ pub enum ApiKeyLine {
     Unchanged,
 }
 
-pub async fn run(provider: &Provider, demo_redirect_uri: &str) -> Result<Banner> {
+/// `demo_setting`: how the user named the demo redirect URI setting, when they set it.
+pub async fn run(provider: &Provider, demo_redirect_uri: &str, demo_setting: Option<&str>) -> Result<Banner> {
     let new_key = provider.ensure_api_key().await?;
     let first_run =
         provider.store().insert_setting_if_absent(SETTING_BOOTSTRAPPED, &connectivly::time::now().to_string()).await?;
@@ -46,7 +52,19 @@ pub async fn run(provider: &Provider, demo_redirect_uri: &str) -> Result<Banner>
         (Some(k), false) => ApiKeyLine::New(k),
         (None, false) => ApiKeyLine::Unchanged,
     };
-    Ok(Banner { api_key, clients, first_run })
+    let ignored_demo_setting = demo_setting.filter(|_| !first_run).map(str::to_string);
+    if let Some(name) = &ignored_demo_setting {
+        tracing::warn!(
+            "{name} only applies on the first run, when the demo clients are created; it changed nothing now"
+        );
+    }
+    Ok(Banner {
+        api_key,
+        clients,
+        first_run,
+        demo_redirect_uri: first_run.then(|| demo_redirect_uri.to_string()),
+        ignored_demo_setting,
+    })
 }
 
 impl Banner {
@@ -67,6 +85,18 @@ impl Banner {
                 out.push_str(&format!("Client Secret: {s}\n"));
             }
             out.push('\n');
+        }
+        if let Some(uri) = &self.demo_redirect_uri {
+            out.push_str(&format!(
+                "Both demo clients accept only the redirect URI {uri} (CONNECTIVLY_DEMO_REDIRECT_URI, read on the \
+                 first run only).\n"
+            ));
+        }
+        if let Some(name) = &self.ignored_demo_setting {
+            out.push_str(&format!(
+                "{name} is set, but the demo clients already exist: it only applies on the first run. Register \
+                 a client for another redirect URI with `connectivly clients create --name NAME --redirect-uri URI`.\n\n"
+            ));
         }
         if self.first_run {
             out.push_str("Secrets are shown once and stored only as hashes: copy them now.\n");

@@ -90,7 +90,7 @@ pub struct CreateArgs {
 pub async fn run(cli: Cli) -> Result<()> {
     let serving = matches!(cli.command, None | Some(Command::Serve));
     let settings = Settings::load(cli.database_url, serving, crate::settings::config_path(cli.config))?;
-    let provider = Provider::open(settings.core.clone()).await?;
+    let provider = Provider::open(settings.core.clone()).await.map_err(|e| settings.rename(e))?;
     let mut out = std::io::stdout().lock();
     let w = |out: &mut std::io::StdoutLock<'_>, s: String| {
         out.write_all(s.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::internal(format!("stdout: {e}")))
@@ -172,7 +172,9 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn serve(settings: Settings, provider: Provider) -> Result<()> {
-    let banner = crate::bootstrap::run(&provider, &settings.demo_redirect_uri).await?;
+    let banner =
+        crate::bootstrap::run(&provider, &settings.demo_redirect_uri, settings.demo_redirect_uri_label.as_deref())
+            .await?;
     let addr = format!("{}:{}", settings.bind, settings.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

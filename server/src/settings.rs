@@ -1,11 +1,13 @@
 //! Server configuration: `CONNECTIVLY_*` environment variables (names shared with the original
 //! connectivly where one existed) over an optional TOML file whose keys are the same names in lower
-//! case without the prefix (`redirect_url = "..."`). The environment wins.
+//! case without the prefix (`redirect_url = "..."`). The environment wins. The core's table
+//! ([`connectivly::settings`]) reads every provider setting; this module adds the server's own.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use connectivly::{Config, Error, Result, ScopeDef, SigningAlg};
+use connectivly::settings::Shape;
+use connectivly::{Config, Error, Result};
 
 /// Server-only settings around the core [`Config`].
 #[derive(Debug, Clone)]
@@ -15,102 +17,130 @@ pub struct Settings {
     pub bind: String,
     /// Redirect URI registered for the two demo clients created on first run.
     pub demo_redirect_uri: String,
+    /// How the user named `demo_redirect_uri`, when they set it (it only applies on the first run).
+    pub demo_redirect_uri_label: Option<String>,
     /// Serve `/metrics` on this separate port (bound to `bind`) instead of the main one.
     pub metrics_port: Option<u16>,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_timeout: std::time::Duration,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Each core setting's name as the user wrote it, for errors raised when the provider opens.
+    labels: Vec<(&'static str, String)>,
 }
 
-/// Where settings come from: the environment first, then the file.
+/// Where each setting came from, so that a message names it the way the user wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Env,
+    File,
+}
+
+/// The environment over the file, read once.
 struct Source {
-    file: HashMap<String, String>,
-    file_scopes: Option<Vec<ScopeDef>>,
+    file: serde_json::Map<String, serde_json::Value>,
+    path: Option<PathBuf>,
+    origins: HashMap<String, Origin>,
 }
 
-thread_local! {
-    static SOURCE: std::cell::RefCell<Option<Source>> = const { std::cell::RefCell::new(None) };
-}
+/// Settings of the server itself, beside the core's ([`connectivly::settings::all`]).
+const SERVER_KEYS: &[&str] = &["port", "bind", "demo_redirect_uri", "metrics_port", "shutdown_timeout"];
 
-/// A setting by its env-var name without the prefix (`REDIRECT_URL`).
-fn var(name: &str) -> Option<String> {
-    if let Some(v) = std::env::var(format!("CONNECTIVLY_{name}")).ok().filter(|v| !v.trim().is_empty()) {
-        return Some(v);
+/// Environment variables that are not settings of this table but are read elsewhere.
+const ENV_ONLY: &[&str] = &["CONNECTIVLY_LOG", "CONNECTIVLY_LOG_FORMAT", "CONNECTIVLY_CONFIG"];
+
+impl Source {
+    fn env(key: &str) -> Option<String> {
+        std::env::var(format!("CONNECTIVLY_{}", key.to_ascii_uppercase())).ok().filter(|v| !v.trim().is_empty())
     }
-    SOURCE.with(|s| s.borrow().as_ref().and_then(|src| src.file.get(&name.to_ascii_lowercase()).cloned()))
+
+    /// A setting by its file key: the environment's value, else the file's.
+    fn get(&mut self, key: &str) -> Option<(serde_json::Value, Shape)> {
+        if let Some(v) = Self::env(key) {
+            self.origins.insert(key.to_string(), Origin::Env);
+            return Some((serde_json::Value::String(v), Shape::Env));
+        }
+        let v = self.file.get(key)?.clone();
+        self.origins.insert(key.to_string(), Origin::File);
+        Some((v, Shape::File))
+    }
+
+    /// `key` as the user wrote it: `CONNECTIVLY_SESSION_TTL`, or `session_ttl in connectivly.toml`.
+    fn label(&self, key: &str) -> String {
+        match (self.origins.get(key), &self.path) {
+            (Some(Origin::File), Some(path)) => {
+                format!("{} in {}", connectivly::settings::display(key, Shape::File), path.display())
+            }
+            _ => connectivly::settings::display(key, Shape::Env),
+        }
+    }
+
+    fn error(&self, key: &str, detail: impl std::fmt::Display) -> Error {
+        Error::config(format!("{} {detail}", self.label(key)))
+    }
+
+    /// A server setting that is a whole number (a port, seconds).
+    fn number<T: std::str::FromStr>(&mut self, key: &str, what: &str) -> Result<Option<T>> {
+        let Some((v, _)) = self.get(key) else { return Ok(None) };
+        let text = match &v {
+            serde_json::Value::String(s) => s.trim().to_string(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => return Err(self.error(key, format!("must be {what}, not {other}"))),
+        };
+        text.parse().map(Some).map_err(|_| self.error(key, format!("must be {what}, not {text:?}")))
+    }
+
+    fn text(&mut self, key: &str) -> Result<Option<String>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some((serde_json::Value::String(s), _)) => Ok(Some(s)),
+            Some((other, _)) => Err(self.error(key, format!("must be a string, not {other}"))),
+        }
+    }
 }
 
-/// Known keys of the file, so a typo is an error rather than a silently ignored setting.
-const FILE_KEYS: &[&str] = &[
-    "redirect_url",
-    "issuer",
-    "port",
-    "bind",
-    "database_url",
-    "database_max_connections",
-    "database_acquire_timeout",
-    "api_key",
-    "provider_name",
-    "provider_logo_uri",
-    "accent_color",
-    "signing_alg",
-    "access_token_signing_alg",
-    "audience",
-    "session_ttl",
-    "code_ttl",
-    "access_token_ttl",
-    "id_token_ttl",
-    "refresh_token_ttl",
-    "refresh_reuse_grace",
-    "key_rotation_interval",
-    "secret",
-    "registration_token",
-    "failed_auth_limit_per_client",
-    "failed_limit_per_address",
-    "require_pkce",
-    "allow_readable_database",
-    "scopes",
-    "demo_redirect_uri",
-    "metrics_port",
-    "shutdown_timeout",
-];
-
-fn load_file(path: &Path) -> Result<Source> {
+fn load_file(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::config(format!("cannot read the configuration file {}: {e}", path.display())))?;
     let table: toml::Table =
         text.parse().map_err(|e| Error::config(format!("{} is not valid TOML: {e}", path.display())))?;
-    let mut file = HashMap::new();
-    let mut file_scopes = None;
+    let known: Vec<String> = connectivly::settings::all()
+        .iter()
+        .map(|s| s.key.to_string())
+        .chain(SERVER_KEYS.iter().map(|k| k.to_string()))
+        .collect();
+    let mut file = serde_json::Map::new();
     for (k, v) in table {
-        if !FILE_KEYS.contains(&k.as_str()) {
-            return Err(Error::config(format!("unknown setting {k:?} in {}", path.display())));
+        if !known.contains(&k) {
+            let hint = connectivly::settings::nearest(&k, &known)
+                .map(|h| format!("; did you mean {h:?}?"))
+                .unwrap_or_else(|| " (docs/configuration.md lists every setting)".into());
+            return Err(Error::config(format!("unknown setting {k:?} in {}{hint}", path.display())));
         }
-        match (k.as_str(), v) {
-            ("scopes", toml::Value::Table(t)) => {
-                let mut defs = Vec::new();
-                for (name, desc) in t {
-                    let desc =
-                        desc.as_str().ok_or_else(|| Error::config("scopes: each value is a description string"))?;
-                    defs.push(ScopeDef::new(name, desc));
-                }
-                file_scopes = Some(defs);
-            }
-            ("scopes", toml::Value::String(s)) => file_scopes = Some(parse_scopes(&s)?),
-            (_, toml::Value::String(s)) => {
-                file.insert(k, s);
-            }
-            (_, toml::Value::Integer(i)) => {
-                file.insert(k, i.to_string());
-            }
-            (_, toml::Value::Boolean(b)) => {
-                file.insert(k, b.to_string());
-            }
-            (k, _) => return Err(Error::config(format!("setting {k:?} must be a string or a number"))),
+        let v = serde_json::to_value(v)
+            .map_err(|e| Error::config(format!("setting {k:?} in {} cannot be read: {e}", path.display())))?;
+        file.insert(k, v);
+    }
+    Ok(file)
+}
+
+/// `CONNECTIVLY_*` variables that name no setting but look like a typo of one: a warning, not an
+/// error, because other programs (test runners, the README's host app) use the prefix too.
+fn warn_on_misspelt_env() {
+    let known: Vec<String> = connectivly::settings::all()
+        .iter()
+        .map(|s| s.name(Shape::Env))
+        .chain(SERVER_KEYS.iter().map(|k| format!("CONNECTIVLY_{}", k.to_ascii_uppercase())))
+        .chain(ENV_ONLY.iter().map(|k| k.to_string()))
+        .collect();
+    for (name, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
+        if name.starts_with("CONNECTIVLY_")
+            && !known.contains(&name)
+            && let Some(hint) = connectivly::settings::nearest(&name, &known)
+        {
+            tracing::warn!("{name} is not a setting and is ignored; did you mean {hint}?");
         }
     }
-    Ok(Source { file, file_scopes })
 }
 
 /// The file to read: `--config`, else `CONNECTIVLY_CONFIG`, else `./connectivly.toml` when present.
@@ -121,47 +151,65 @@ pub fn config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
     })
 }
 
-fn algorithm(name: &str, value: &str) -> Result<SigningAlg> {
-    SigningAlg::parse(value.trim()).map_err(|e| Error::config(format!("CONNECTIVLY_{name}: {}", e.message())))
-}
-
-fn seconds(name: &str, default: i64) -> Result<i64> {
-    match var(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| Error::config(format!("CONNECTIVLY_{name} must be a positive number of seconds"))),
-    }
-}
-
-/// A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case).
-fn flag(name: &str, default: bool) -> Result<bool> {
-    match var(name) {
-        None => Ok(default),
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Ok(true),
-            "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(Error::config(format!("CONNECTIVLY_{name} must be true or false, not {:?}", v.trim()))),
-        },
-    }
-}
-
 impl Settings {
     /// Reads the environment over the configuration file. `require_login_url` is false for
     /// subcommands that never serve flows.
     pub fn load(database_override: Option<String>, require_login_url: bool, file: Option<PathBuf>) -> Result<Settings> {
-        let source = match &file {
+        let file_values = match &file {
             Some(p) => load_file(p)?,
-            None => Source { file: HashMap::new(), file_scopes: None },
+            None => serde_json::Map::new(),
         };
-        let file_scopes = source.file_scopes.clone();
-        SOURCE.with(|s| *s.borrow_mut() = Some(source));
-        let result = Self::read(database_override, require_login_url, file_scopes, file);
-        SOURCE.with(|s| *s.borrow_mut() = None);
-        result
+        warn_on_misspelt_env();
+        let mut src = Source { file: file_values, path: file.clone(), origins: HashMap::new() };
+        let port: u16 = src.number("port", "a port number")?.unwrap_or(3000);
+        let mut core = Config::new(format!("http://localhost:{port}"), "");
+        for setting in connectivly::settings::all() {
+            if let Some((value, shape)) = src.get(setting.key) {
+                setting.apply(&mut core, shape, &value).map_err(|e| src.rename(e))?;
+            }
+        }
+        if core.login_url.is_empty() {
+            if require_login_url {
+                return Err(Error::config(
+                    "CONNECTIVLY_REDIRECT_URL is required: the URL of your app's login endpoint, \
+                     e.g. CONNECTIVLY_REDIRECT_URL=https://your-app.example.com/connectivly",
+                ));
+            }
+            core.login_url = "http://localhost/unused".into();
+        } else if core.login_url.trim_start().starts_with('/') {
+            // A path would send the browser to this server, not to the host app that logs users in.
+            return Err(src.error(
+                "redirect_url",
+                format!(
+                    "must be an absolute URL of your app's login endpoint (https://your-app.example.com{}), \
+                     not a path on this server",
+                    core.login_url.trim()
+                ),
+            ));
+        }
+        if let Some(db) = database_override {
+            core.database_url = db;
+            src.origins.remove("database_url");
+        }
+        let demo_set =
+            std::env::var("CONNECTIVLY_DEMO_REDIRECT_URI").is_ok() || src.file.contains_key("demo_redirect_uri");
+        Ok(Settings {
+            port,
+            bind: src.text("bind")?.unwrap_or_else(|| "0.0.0.0".into()),
+            demo_redirect_uri: src.text("demo_redirect_uri")?.unwrap_or_else(|| DEFAULT_DEMO_REDIRECT_URI.into()),
+            demo_redirect_uri_label: demo_set.then(|| src.label("demo_redirect_uri")),
+            metrics_port: src.number("metrics_port", "a port number")?,
+            shutdown_timeout: std::time::Duration::from_secs(
+                match src.number::<u64>("shutdown_timeout", "a positive number of seconds")? {
+                    Some(0) => return Err(src.error("shutdown_timeout", "must be a positive number of seconds, not 0")),
+                    Some(s) => s,
+                    None => 20,
+                },
+            ),
+            labels: connectivly::settings::all().iter().map(|s| (s.key, src.label(s.key))).collect(),
+            core,
+            config_file: file,
+        })
     }
 
     /// From the environment only.
@@ -169,121 +217,28 @@ impl Settings {
         Self::load(database_override, require_login_url, None)
     }
 
-    fn read(
-        database_override: Option<String>,
-        require_login_url: bool,
-        file_scopes: Option<Vec<ScopeDef>>,
-        config_file: Option<PathBuf>,
-    ) -> Result<Settings> {
-        let port: u16 = match var("PORT") {
-            Some(p) => p.parse().map_err(|_| Error::config("CONNECTIVLY_PORT must be a port number"))?,
-            None => 3000,
-        };
-        let login_url = match var("REDIRECT_URL") {
-            Some(u) => u,
-            None if require_login_url => {
-                return Err(Error::config(
-                    "CONNECTIVLY_REDIRECT_URL is required: the URL of your app's login endpoint, \
-                     e.g. CONNECTIVLY_REDIRECT_URL=https://your-app.example.com/connectivly",
-                ));
-            }
-            None => "http://localhost/unused".into(),
-        };
-        let issuer = var("ISSUER").unwrap_or_else(|| format!("http://localhost:{port}"));
-        let mut core = Config::new(issuer, login_url);
-        if let Some(db) = database_override.or_else(|| var("DATABASE_URL")) {
-            core.database_url = db;
-        }
-        if let Some(n) = var("DATABASE_MAX_CONNECTIONS") {
-            core.database_max_connections = Some(n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::config("CONNECTIVLY_DATABASE_MAX_CONNECTIONS must be a positive number of connections")
-            })?);
-        }
-        if var("DATABASE_ACQUIRE_TIMEOUT").is_some() {
-            core.database_acquire_timeout = Some(seconds("DATABASE_ACQUIRE_TIMEOUT", 0)? as u64);
-        }
-        core.api_key = var("API_KEY");
-        if let Some(n) = var("PROVIDER_NAME") {
-            core.provider_name = n;
-        }
-        core.provider_logo_uri = var("PROVIDER_LOGO_URI");
-        if let Some(c) = var("ACCENT_COLOR") {
-            core.accent_color = c.trim().to_string();
-        }
-        if let Some(a) = var("SIGNING_ALG") {
-            core.signing_alg = algorithm("SIGNING_ALG", &a)?;
-        }
-        if let Some(a) = var("ACCESS_TOKEN_SIGNING_ALG") {
-            core.access_token_signing_alg = Some(algorithm("ACCESS_TOKEN_SIGNING_ALG", &a)?);
-        }
-        core.audience = var("AUDIENCE");
-        core.session_ttl = seconds("SESSION_TTL", core.session_ttl)?;
-        core.code_ttl = seconds("CODE_TTL", core.code_ttl)?;
-        core.access_token_ttl = seconds("ACCESS_TOKEN_TTL", core.access_token_ttl)?;
-        core.id_token_ttl = seconds("ID_TOKEN_TTL", core.id_token_ttl)?;
-        core.refresh_token_ttl = seconds("REFRESH_TOKEN_TTL", core.refresh_token_ttl)?;
-        if let Some(g) = var("REFRESH_REUSE_GRACE") {
-            core.refresh_reuse_grace = g
-                .trim()
-                .parse()
-                .map_err(|_| Error::config("CONNECTIVLY_REFRESH_REUSE_GRACE must be seconds (0-300)"))?;
-        }
-        if let Some(i) = var("KEY_ROTATION_INTERVAL") {
-            let i: i64 =
-                i.trim().parse().map_err(|_| Error::config("CONNECTIVLY_KEY_ROTATION_INTERVAL must be seconds"))?;
-            core.key_rotation_interval = (i > 0).then_some(i);
-        }
-        core.secret = var("SECRET");
-        core.registration_token = var("REGISTRATION_TOKEN");
-        for (name, slot) in [
-            ("FAILED_AUTH_LIMIT_PER_CLIENT", &mut core.failed_auth_limit_per_client),
-            ("FAILED_LIMIT_PER_ADDRESS", &mut core.failed_limit_per_address),
-        ] {
-            if let Some(v) = var(name) {
-                *slot = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| Error::config(format!("CONNECTIVLY_{name} must be a number (0 = no limit)")))?;
-            }
-        }
-        core.require_pkce = flag("REQUIRE_PKCE", core.require_pkce)?;
-        core.allow_readable_database = flag("ALLOW_READABLE_DATABASE", core.allow_readable_database)?;
-        match std::env::var("CONNECTIVLY_SCOPES").ok().filter(|v| !v.trim().is_empty()) {
-            Some(s) => core.scopes = parse_scopes(&s)?,
-            None => core.scopes = file_scopes.unwrap_or_default(),
-        }
-        Ok(Settings {
-            core,
-            port,
-            bind: var("BIND").unwrap_or_else(|| "0.0.0.0".into()),
-            demo_redirect_uri: var("DEMO_REDIRECT_URI").unwrap_or_else(|| "http://localhost:5000/auth".into()),
-            metrics_port: match var("METRICS_PORT") {
-                Some(p) => Some(
-                    p.trim().parse().map_err(|_| Error::config("CONNECTIVLY_METRICS_PORT must be a port number"))?,
-                ),
-                None => None,
-            },
-            shutdown_timeout: std::time::Duration::from_secs(seconds("SHUTDOWN_TIMEOUT", 20)? as u64),
-            config_file,
+    /// A core error about a setting (from [`Config::validate`] when the provider opens), naming the
+    /// setting as the user wrote it.
+    pub fn rename(&self, e: Error) -> Error {
+        let labels = &self.labels;
+        e.rename_setting(|key| {
+            labels
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, l)| l.clone())
+                .unwrap_or_else(|| connectivly::settings::display(key, Shape::Env))
         })
     }
 }
 
-/// `CONNECTIVLY_SCOPES="photos:read=Read your photos;photos:write=Upload photos"`.
-pub fn parse_scopes(s: &str) -> Result<Vec<ScopeDef>> {
-    s.split(';')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|entry| {
-            let (name, description) = entry.split_once('=').unwrap_or((entry, entry));
-            let name = name.trim();
-            if name.is_empty() {
-                return Err(Error::config("CONNECTIVLY_SCOPES has an entry without a name"));
-            }
-            Ok(ScopeDef::new(name, description.trim()))
-        })
-        .collect()
+impl Source {
+    fn rename(&self, e: Error) -> Error {
+        e.rename_setting(|key| self.label(key))
+    }
 }
+
+/// The redirect URI of the demo clients when `CONNECTIVLY_DEMO_REDIRECT_URI` is not set.
+pub const DEFAULT_DEMO_REDIRECT_URI: &str = "http://localhost:5000/auth";
 
 #[cfg(test)]
 mod tests {
@@ -314,10 +269,39 @@ mod tests {
     }
 
     #[test]
-    fn scopes_parse() {
-        let s = parse_scopes("photos:read=Read your photos; photos:write=Upload").unwrap();
-        assert_eq!(s[0].name, "photos:read");
-        assert_eq!(s[1].description, "Upload");
-        assert!(parse_scopes("=x").is_err());
+    fn errors_name_the_setting_as_written_and_suggest_the_nearest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("connectivly.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Settings::load(Some("memory:".into()), true, Some(path.clone()))
+        };
+        let e = load("acess_token_ttl = 60\n").unwrap_err();
+        assert!(e.message().contains("unknown setting \"acess_token_ttl\""), "{}", e.message());
+        assert!(e.message().ends_with("did you mean \"access_token_ttl\"?"), "{}", e.message());
+        let e = load("redirect_url = \"https://a.example/l\"\nsession_ttl = \"soon\"\n").unwrap_err();
+        assert_eq!(
+            e.message(),
+            format!("session_ttl in {} must be a whole number of seconds, not \"soon\"", path.display())
+        );
+        let e = load("redirect_url = \"https://a.example/l\"\nport = \"http\"\n").unwrap_err();
+        assert!(e.message().starts_with("port in "), "{}", e.message());
+        let e = load("redirect_url = \"/login\"\n").unwrap_err();
+        assert!(e.message().contains("not a path on this server"), "{}", e.message());
+        // A core validation error, raised when the provider opens, names the file's key too.
+        let s = load("redirect_url = \"https://a.example/l\"\napi_key = \"short\"\nsigning_alg = \"es256\"\n").unwrap();
+        assert_eq!(s.core.signing_alg, connectivly::SigningAlg::ES256, "any case");
+        let e = s.rename(s.core.clone().validate().unwrap_err());
+        assert_eq!(e.message(), format!("api_key in {} must be at least 16 characters", path.display()));
+        let s = load("redirect_url = \"localhost:4481/connectivly\"\n").unwrap();
+        let e = s.rename(s.core.clone().validate().unwrap_err());
+        assert!(
+            e.message().starts_with(&format!(
+                "redirect_url in {}: \"localhost:4481/connectivly\" is not an absolute",
+                path.display()
+            )),
+            "{}",
+            e.message()
+        );
     }
 }

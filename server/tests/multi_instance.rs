@@ -408,7 +408,7 @@ async fn first_start_of_two_instances_creates_one_key_set_and_one_api_key() {
         // What `connectivly` does on start: open (migrate, load or create keys), then bootstrap.
         let boot = |url: String| async move {
             let provider = Provider::open(config(&url)).await.unwrap();
-            let banner = bootstrap::run(&provider, "http://localhost:5000/auth").await.unwrap();
+            let banner = bootstrap::run(&provider, "http://localhost:5000/auth", None).await.unwrap();
             (serve(provider).await, banner)
         };
         let (a, b) = tokio::join!(tokio::spawn(boot(db_url.clone())), tokio::spawn(boot(db_url.clone())));

@@ -277,6 +277,8 @@ class Provider(HostApi):
         registration_token: Optional[str] = None,
         require_pkce: bool = True,
         allow_readable_database: bool = False,
+        failed_auth_limit_per_client: Optional[int] = None,
+        failed_limit_per_address: Optional[int] = None,
     ) -> None: ...
     @property
     def issuer(self) -> str: ...
