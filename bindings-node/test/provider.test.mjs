@@ -349,3 +349,32 @@ test('access tokens can be signed with their own algorithm', async (t) => {
   assert.equal(alg(tokens.id_token), 'RS256');
   assert.equal((await provider.verifyAccessToken(tokens.access_token)).sub, 'ann');
 });
+
+test('option errors name the option in camelCase and suggest the nearest one', async () => {
+  const base = { issuer: 'https://id.example.com', loginUrl: '/login', database: 'memory:' };
+  const rejects = (extra, expected) => assert.rejects(Provider.open({ ...base, ...extra }), expected, JSON.stringify(extra));
+  await rejects({ acessTokenTtl: 60 }, {
+    name: 'TypeError',
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: 'Provider.open: unknown option "acessTokenTtl"; did you mean "accessTokenTtl"?',
+  });
+  await rejects({ access_token_ttl: 60 }, { name: 'TypeError', message: /did you mean "accessTokenTtl"\?/ });
+  await rejects({ redirectUrl: '/login' }, { name: 'TypeError', message: /did you mean "loginUrl"\?/ });
+  await rejects({ port: 3000 }, { name: 'TypeError', message: /standalone server \(CONNECTIVLY_PORT\)/ });
+  // A wrong type is a TypeError that names the option, not napi's "Failed to convert napi value".
+  await rejects({ sessionTtl: '900' }, {
+    name: 'TypeError',
+    message: 'Provider.open: sessionTtl must be a number of seconds, not a string',
+  });
+  await rejects({ requirePkce: 'yes' }, { name: 'TypeError', message: /requirePkce must be true or false/ });
+  // Validation errors name the option as written here too.
+  await rejects({ apiKey: 'short' }, { name: 'ConfigError', message: 'apiKey must be at least 16 characters' });
+  await rejects({ loginUrl: 'localhost:4481/connectivly' }, { name: 'ConfigError', message: /^loginUrl: "localhost:4481\/connectivly" is not an absolute http\(s\) URL/ });
+  await rejects({ scopes: { openid: 'Sign in' } }, { name: 'ConfigError', message: /^scopes: "openid" is built in/ });
+  await rejects({ scopes: { 'photos:read': '' } }, { name: 'ConfigError', message: /needs a description/ });
+  await rejects({ sessionTtl: 0 }, { name: 'ConfigError', message: 'sessionTtl must be a positive number of seconds, not 0' });
+  // The rate limits are settings of the embedded provider too; algorithms are read in any case.
+  const p = await Provider.open({ ...base, signingAlg: 'es256', failedAuthLimitPerClient: 5, failedLimitPerAddress: 0 });
+  assert.deepEqual(p.discovery().id_token_signing_alg_values_supported.sort(), ['ES256', 'RS256']);
+  await p.close();
+});

@@ -218,3 +218,32 @@ def test_access_tokens_can_have_their_own_algorithm(db_url: str) -> None:
         assert p.verify_access_token(tokens["access_token"]).sub == "ann"
     finally:
         p.close()
+
+
+def test_setting_errors_name_the_keyword_and_suggest_the_nearest() -> None:
+    base: dict[str, Any] = {"database": "memory:"}
+    issuer, login = "https://id.example.com", "/login"
+    with pytest.raises(TypeError, match=r'unknown option "acess_token_ttl"; did you mean "access_token_ttl"\?'):
+        Provider(issuer, login, acess_token_ttl=60, **base)
+    with pytest.raises(TypeError, match=r'did you mean "login_url"\?'):
+        Provider(issuer, login, redirect_url="/x", **base)
+    with pytest.raises(TypeError, match=r'did you mean "access_token_ttl"\?'):
+        Provider(issuer, login, accessTokenTtl=60, **base)
+    with pytest.raises(TypeError, match=r"standalone server \(CONNECTIVLY_PORT\)"):
+        Provider(issuer, login, port=3000, **base)
+    with pytest.raises(TypeError, match="session_ttl must be a number of seconds, not a string"):
+        Provider(issuer, login, session_ttl="900", **base)
+    with pytest.raises(ConfigError, match="^api_key must be at least 16 characters$"):
+        Provider(issuer, login, api_key="short", **base)
+    with pytest.raises(ConfigError, match=r'^login_url: "localhost:4481/connectivly" is not an absolute http\(s\) URL'):
+        Provider(issuer, "localhost:4481/connectivly", **base)
+    with pytest.raises(ConfigError, match=r'^scopes: "openid" is built in'):
+        Provider(issuer, login, scopes={"openid": "Sign in"}, **base)
+    with pytest.raises(ConfigError, match="needs a description"):
+        Provider(issuer, login, scopes={"photos:read": " "}, **base)
+    # The rate limits are settings of the embedded provider too; algorithms are read in any case;
+    # None is "the default", as for any optional keyword.
+    p = Provider(issuer, login, signing_alg="es256", failed_auth_limit_per_client=5, failed_limit_per_address=0,
+                 secret=None, **base)
+    assert sorted(p.discovery()["id_token_signing_alg_values_supported"]) == ["ES256", "RS256"]
+    p.close()

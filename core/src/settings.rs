@@ -107,7 +107,10 @@ pub fn unknown(name: &str, shape: Shape, extra: &[String]) -> Error {
     // Another shape's spelling of a real setting (`redirect_url` in Python, `session_ttl` in Node).
     let other = SETTINGS
         .iter()
-        .find(|s| [Shape::Env, Shape::File, Shape::Python, Shape::Node].iter().any(|o| s.name(*o) == name))
+        .find(|s| {
+            [Shape::Env, Shape::File, Shape::Python, Shape::Node].iter().any(|o| s.name(*o) == name)
+                || camel(s.key) == name // `redirectUrl`: the server's name, camel-cased
+        })
         .map(|s| s.name(shape));
     let hint = other.or_else(|| nearest(name, &known).map(str::to_string));
     let what = match shape {
@@ -420,6 +423,8 @@ mod tests {
         assert!(m("sesionTtl", Shape::Node).contains("\"sessionTtl\""));
         assert!(m("session_ttl", Shape::Node).contains("\"sessionTtl\""), "another shape's spelling");
         assert!(m("redirect_url", Shape::Python).contains("\"login_url\""));
+        assert!(m("redirectUrl", Shape::Node).contains("\"loginUrl\""));
+        assert!(m("databaseUrl", Shape::Node).contains("\"database\""));
         assert!(m("port", Shape::Python).contains("standalone server"));
         assert!(!m("completely_different", Shape::File).contains("did you mean"));
     }

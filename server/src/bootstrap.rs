@@ -42,8 +42,14 @@ pub async fn run(provider: &Provider, demo_redirect_uri: &str, demo_setting: Opt
                 .await?;
             clients.push((created.client.name, created.client.client_id, created.client_secret));
         }
-    } else {
-        for c in provider.list_clients(None).await?.into_iter().take(10) {
+    }
+    // Set on a later run to a URI no client has: it changed nothing, which must not go unnoticed.
+    // (The same value on every start, as a `.env` file gives, is no news.)
+    let mut demo_uri_unused = false;
+    if !first_run {
+        let existing = provider.list_clients(None).await?;
+        demo_uri_unused = !existing.iter().any(|c| c.redirect_uris.iter().any(|u| u == demo_redirect_uri));
+        for c in existing.into_iter().take(10) {
             clients.push((c.name, c.client_id, None));
         }
     }
@@ -52,7 +58,7 @@ pub async fn run(provider: &Provider, demo_redirect_uri: &str, demo_setting: Opt
         (Some(k), false) => ApiKeyLine::New(k),
         (None, false) => ApiKeyLine::Unchanged,
     };
-    let ignored_demo_setting = demo_setting.filter(|_| !first_run).map(str::to_string);
+    let ignored_demo_setting = demo_setting.filter(|_| demo_uri_unused).map(str::to_string);
     if let Some(name) = &ignored_demo_setting {
         tracing::warn!(
             "{name} only applies on the first run, when the demo clients are created; it changed nothing now"
