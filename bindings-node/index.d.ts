@@ -213,6 +213,19 @@ export declare class Provider extends HostApi {
    * (`app.use('/oauth', provider.express())` for `http://localhost:5000/oauth`), before any body parser.
    */
   express(): Router;
+  /**
+   * Root-relative paths where clients also look for the metadata of an issuer with a path:
+   * `['/.well-known/oauth-authorization-server/oauth', '/.well-known/openid-configuration/oauth']` for
+   * `http://localhost:5000/oauth` (RFC 8414 §3.1); `[]` for an issuer at the root. `handle` answers them
+   * when given the full path.
+   */
+  rootMetadataPaths(): string[];
+  /**
+   * A router for the app's root (`app.use(provider.wellKnown())`) that serves the paths of
+   * `rootMetadataPaths()`, which a router mounted at the issuer's path cannot see; every other request
+   * passes through. Mounted anywhere but the root, it fails each request with a `ConfigError`.
+   */
+  wellKnown(): Router;
 }
 
 /** A client of a standalone Connectivly server's host API: the same methods as `Provider`'s. */

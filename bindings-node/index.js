@@ -590,17 +590,64 @@ class Provider extends HostApi {
       return;
     }
     const { body, truncated } = await readBody(req, MAX_BODY_BYTES);
-    const q = req.url.indexOf('?');
+    const [path, query] = splitUrl(req.url);
     const resp = await this.handle({
       method: req.method,
-      path: q === -1 ? req.url : req.url.slice(0, q),
-      query: q === -1 ? '' : req.url.slice(q + 1),
+      path,
+      query,
       headers: rawHeaderPairs(req),
       body,
       remoteAddr: req.socket?.remoteAddress,
     });
     send(res, resp, truncated ? [['connection', 'close']] : []);
   }
+
+  /**
+   * The root-relative paths where clients also look for this provider's metadata when the issuer has a path:
+   * `/.well-known/oauth-authorization-server/oauth` (RFC 8414 §3.1) and `/.well-known/openid-configuration/oauth`
+   * for `http://localhost:5000/oauth`. Empty for an issuer at the root. `handle` answers them given the full path.
+   */
+  rootMetadataPaths() {
+    return native.rootMetadataPaths(this.issuer);
+  }
+
+  /**
+   * An Express router for the app's root — `app.use(provider.wellKnown())` — serving the metadata paths that
+   * RFC 8414 and MCP clients derive from an issuer with a path (see `rootMetadataPaths()`). `provider.express()`,
+   * mounted at the issuer's path, cannot see them. Every other request passes through untouched, so it can go
+   * anywhere in the chain, body parsers included; for an issuer at the root it passes everything on.
+   */
+  wellKnown() {
+    const router = loadExpress().Router();
+    const paths = new Set(this.rootMetadataPaths());
+    router.use((req, res, next) => {
+      if (req.baseUrl !== '') {
+        next(
+          new errors.ConfigError(
+            `mount provider.wellKnown() at the app's root, app.use(provider.wellKnown()) (it is mounted at` +
+              ` ${JSON.stringify(req.baseUrl)}): clients look for the metadata of ${this.issuer} at the origin's root`,
+          ),
+        );
+        return;
+      }
+      const [path, query] = splitUrl(req.url);
+      if (!paths.has(path)) {
+        next();
+        return;
+      }
+      // The documents are read with GET; no body is read, so a body parser before this router does no harm.
+      this.handle({ method: req.method, path, query, headers: rawHeaderPairs(req), remoteAddr: req.socket?.remoteAddress })
+        .then((resp) => send(res, resp))
+        .catch(next);
+    });
+    return router;
+  }
+}
+
+/** `/path?query` → [`/path`, `query`], both as received (percent-encoded). */
+function splitUrl(url) {
+  const q = url.indexOf('?');
+  return q === -1 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];
 }
 
 /** A client of a standalone Connectivly server's host API: the same methods as `Provider`'s. */

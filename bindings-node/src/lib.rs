@@ -15,3 +15,10 @@ pub use remote::RemoteProvider;
 /// The version of the native core.
 #[napi_derive::napi]
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The root-relative paths of `issuer`'s metadata besides `{issuer}/.well-known/…` (the RFC 8414 §3.1
+/// path form), computed by the core; `provider.wellKnown()` serves them.
+#[napi_derive::napi]
+pub fn root_metadata_paths(issuer: String) -> Vec<String> {
+    connectivly::root_metadata_paths(&issuer)
+}

@@ -27,5 +27,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Grant>()?;
     m.add_class::<types::KeyInfo>()?;
     errors::register(m)?;
+    m.add_function(wrap_pyfunction!(root_metadata_paths, m)?)?;
     Ok(())
+}
+
+/// The root-relative paths of the metadata of `issuer` besides `{issuer}/.well-known/…`
+/// (RFC 8414 §3.1 path form), computed by the core; the Flask integration registers them on the app.
+#[pyfunction]
+fn root_metadata_paths(issuer: &str) -> Vec<String> {
+    connectivly::root_metadata_paths(issuer)
 }

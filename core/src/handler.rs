@@ -12,6 +12,10 @@ use crate::provider::Provider;
 
 impl Provider {
     /// Serves one request. Never panics on input and never answers 500 to a malformed request.
+    ///
+    /// `req.path` is relative to the issuer, except for the paths of
+    /// [`root_metadata_paths`](Self::root_metadata_paths), which are answered as received at the
+    /// origin's root.
     pub async fn handle(&self, req: Request) -> Response {
         let started = std::time::Instant::now();
         let endpoint = crate::metrics::endpoint_of(&req.path);
@@ -36,11 +40,23 @@ impl Provider {
         let path = req.path.clone();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let method = req.method.as_str();
+        // RFC 8414 §3.1 puts the metadata of an issuer with a path at the origin's root, with the path
+        // after the well-known segment; an adapter that sees the app's root passes such a request on as is.
+        if self.is_root_metadata_path(&path) {
+            return match method {
+                "GET" | "HEAD" => self.discovery_response(),
+                _ => method_not_allowed("GET, HEAD"),
+            };
+        }
         match (method, segments.as_slice()) {
+            ("GET" | "HEAD", [""]) => self.landing_page(&req),
+            (_, [""]) => self
+                .error_page(405, "Method not allowed", "This page can only be read (GET).")
+                .with_header("allow", "GET, HEAD"),
             (
                 "GET" | "HEAD",
                 [".well-known", "openid-configuration"] | [".well-known", "oauth-authorization-server"],
-            ) => Response::json(200, &self.discovery()).with_header("cache-control", "public, max-age=300"),
+            ) => self.discovery_response(),
             ("GET" | "HEAD", [".well-known", "jwks.json"]) => {
                 // Keys another instance rotated in must be published before its tokens reach clients.
                 if let Err(e) = self.refresh_keys_throttled().await {
@@ -57,11 +73,68 @@ impl Provider {
             ("GET" | "POST", ["oauth2", "userinfo"]) => self.userinfo_endpoint(&req).await,
             (_, ["consent", id]) => self.consent_endpoint(&req, id).await,
             (_, ["api", rest @ ..]) => self.host_api(&req, rest).await,
+            (_, [".well-known", "openid-configuration" | "oauth-authorization-server" | "jwks.json"]) => {
+                method_not_allowed("GET, HEAD")
+            }
+            (_, ["oauth2", "userinfo"]) => method_not_allowed("GET, POST"),
+            // A client probing for a document that is not here (`/.well-known/oauth-protected-resource`,
+            // another issuer's path form) reads 404 as "try the next one"; 405 would say it exists.
             (_, [".well-known", ..] | ["oauth2", ..]) => {
-                Response::oauth_error(&Error::new(ErrorKind::MethodNotAllowed, "method not allowed"))
+                Response::oauth_error(&Error::not_found("there is no such endpoint"))
             }
             _ => self.error_page(404, "Not found", "There is nothing here."),
         }
+    }
+
+    fn discovery_response(&self) -> Response {
+        Response::json(200, &self.discovery()).with_header("cache-control", "public, max-age=300")
+    }
+
+    /// Root-relative paths where clients look for this provider's metadata besides
+    /// `{issuer}/.well-known/…`: for an issuer with a path (`https://app.example.com/oauth`),
+    /// `/.well-known/oauth-authorization-server/oauth` (RFC 8414 §3.1) and
+    /// `/.well-known/openid-configuration/oauth` (the MCP authorization spec's fallback). Empty for an
+    /// issuer at the origin's root, where the ordinary paths are these. An adapter that owns the app's
+    /// root (a Flask app, an Express router at `/`) serves them by passing the request's full path to
+    /// [`handle`](Self::handle).
+    pub fn root_metadata_paths(&self) -> Vec<String> {
+        root_metadata_paths(self.issuer())
+    }
+
+    fn is_root_metadata_path(&self, path: &str) -> bool {
+        // Parsing the issuer only for requests that can match keeps the common paths cheap.
+        let candidate = METADATA_DOCUMENTS
+            .iter()
+            .any(|doc| path.strip_prefix(doc).is_some_and(|rest| rest.starts_with('/') && rest.len() > 1));
+        candidate && root_metadata_paths(self.issuer()).iter().any(|p| p == path)
+    }
+
+    /// `GET /` (below the issuer): what this is and where its documents are, for a person who opens the
+    /// issuer URL in a browser, or as JSON for a client that asks for it.
+    fn landing_page(&self, req: &Request) -> Response {
+        let links = crate::pages::LandingLinks {
+            issuer: self.issuer(),
+            openid_configuration: &self.url("/.well-known/openid-configuration"),
+            oauth_authorization_server: &self.url("/.well-known/oauth-authorization-server"),
+            jwks_uri: &self.url("/.well-known/jwks.json"),
+            host_api: &self.url("/api/"),
+        };
+        let resp = if prefers_json(req) {
+            Response::json(
+                200,
+                &json!({
+                    "issuer": links.issuer,
+                    "openid_configuration": links.openid_configuration,
+                    "oauth_authorization_server": links.oauth_authorization_server,
+                    "jwks_uri": links.jwks_uri,
+                }),
+            )
+            .with_header("cache-control", "no-cache")
+        } else {
+            crate::pages::landing_page(&crate::pages::Branding::of(self.config()), &links)
+        };
+        // The answer depends on Accept: a cache must not hand the JSON to a browser.
+        resp.with_header("vary", "Accept")
     }
 
     /// OIDC Discovery / RFC 8414 metadata.
@@ -220,6 +293,62 @@ impl Provider {
     }
 }
 
+/// The metadata documents that RFC 8414 §3.1 (and the MCP authorization spec) also look for at the
+/// origin's root, followed by the issuer's path.
+const METADATA_DOCUMENTS: &[&str] = &["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"];
+
+/// [`Provider::root_metadata_paths`] for an issuer URL, for adapters that hold only the issuer.
+/// Percent-encoded as a client sends it; empty for an issuer at the origin's root or an invalid URL.
+pub fn root_metadata_paths(issuer: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(issuer) else { return Vec::new() };
+    let path = url.path().trim_end_matches('/');
+    if path.is_empty() {
+        return Vec::new();
+    }
+    METADATA_DOCUMENTS.iter().map(|doc| format!("{doc}{path}")).collect()
+}
+
+/// Whether the client asked for JSON rather than HTML (RFC 9110 §12.5.1): the higher quality wins,
+/// then the more specific match (`application/json` over `*/*`); a tie, or no Accept at all, is HTML.
+/// So a browser (`text/html,…,*/*;q=0.8`) gets the page, and `curl -H 'Accept: application/json'`
+/// or axios (`application/json, text/plain, */*`) the JSON.
+fn prefers_json(req: &Request) -> bool {
+    // (quality, specificity) of the most specific range matching each type: 2 exact, 1 `type/*`, 0 `*/*`.
+    let mut json: Option<(f32, u8)> = None;
+    let mut html: Option<(f32, u8)> = None;
+    let consider = |best: &mut Option<(f32, u8)>, q: f32, specificity: u8| {
+        if best.is_none_or(|(_, s)| specificity > s) {
+            *best = Some((q, specificity));
+        }
+    };
+    for range in req.header_values("accept").flat_map(|v| v.split(',')) {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = match parts.filter_map(|p| p.split_once('=')).find(|(k, _)| k.trim().eq_ignore_ascii_case("q")) {
+            None => 1.0,
+            // A quality that is not a number in 0..=1 makes the range unusable, not an error.
+            Some((_, v)) => match v.trim().parse::<f32>() {
+                Ok(q) if (0.0..=1.0).contains(&q) => q,
+                _ => continue,
+            },
+        };
+        match media.as_str() {
+            "application/json" => consider(&mut json, q, 2),
+            "application/*" => consider(&mut json, q, 1),
+            "text/html" => consider(&mut html, q, 2),
+            "text/*" => consider(&mut html, q, 1),
+            "*/*" => {
+                consider(&mut json, q, 0);
+                consider(&mut html, q, 0);
+            }
+            _ => {}
+        }
+    }
+    let (json_q, json_s) = json.unwrap_or((0.0, 0));
+    let (html_q, html_s) = html.unwrap_or((0.0, 0));
+    json_q > 0.0 && (json_q > html_q || (json_q >= html_q && json_s > html_s))
+}
+
 /// Endpoints a browser-based public client calls directly (CORS). Never the host API.
 const CORS_ENDPOINTS: &[&str] = &["token", "userinfo", "revoke", "jwks"];
 
@@ -274,6 +403,13 @@ fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
         let msg = msg.split(" at line").next().unwrap_or("invalid JSON");
         Error::invalid_request(format!("invalid JSON body: {msg}"))
     })
+}
+
+/// 405 with the methods the path does take (RFC 9110 §15.5.6).
+fn method_not_allowed(allow: &str) -> Response {
+    let mut r = Response::oauth_error(&Error::new(ErrorKind::MethodNotAllowed, "method not allowed"));
+    r.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("allow"));
+    r.with_header("allow", allow)
 }
 
 fn api_error(e: &Error) -> Response {

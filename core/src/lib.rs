@@ -38,6 +38,7 @@ pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
 pub use flow::{Approval, AuthSession, Denial, ScopeInfo, SessionClient};
 pub use grants::Grant;
+pub use handler::root_metadata_paths;
 pub use host_api::HostApi;
 pub use http::{Request, Response};
 pub use keys::SigningAlg;

@@ -113,6 +113,44 @@ pub fn error_page_branded(status: u16, brand: &Branding<'_>, title: &str, messag
     resp
 }
 
+/// What the landing page (`GET {issuer}/`) points to: absolute URLs, so the page reads the same
+/// whether it was reached as `/oauth` or `/oauth/`.
+pub struct LandingLinks<'a> {
+    pub issuer: &'a str,
+    pub openid_configuration: &'a str,
+    pub oauth_authorization_server: &'a str,
+    pub jwks_uri: &'a str,
+    /// The base of the host API (`{issuer}/api/`).
+    pub host_api: &'a str,
+}
+
+/// The page a newcomer sees on opening the issuer URL: which provider this is and where its
+/// documents are, instead of a bare "Not found".
+pub fn landing_page(brand: &Branding<'_>, links: &LandingLinks<'_>) -> Response {
+    let link = |href: &str, label: &str| {
+        format!(
+            "<li><a class=\"scope\" href=\"{href}\">{label}</a><span class=\"note\">{href}</span></li>",
+            href = esc(href)
+        )
+    };
+    let body = format!(
+        "<h1>OAuth 2.1 and OpenID Connect provider</h1>\
+         <p><strong>{name}</strong> signs users in to apps. Point an OpenID Connect or OAuth client at the issuer \
+         below; it finds everything else in the discovery document.</p>\
+         <p class=\"meta\">Issuer</p><p><code>{issuer}</code></p>\
+         <ul class=\"scopes\">{discovery}{metadata}{jwks}</ul>\
+         <p class=\"meta\">The host API lives under <code>{api}</code> and needs the <code>X-API-KEY</code> \
+         header.</p>",
+        name = esc(brand.name),
+        issuer = esc(links.issuer),
+        discovery = link(links.openid_configuration, "OpenID Connect discovery document"),
+        metadata = link(links.oauth_authorization_server, "OAuth authorization server metadata (RFC 8414)"),
+        jwks = link(links.jwks_uri, "Public signing keys (JWKS)"),
+        api = esc(links.host_api),
+    );
+    Response::html(200, layout("OpenID Connect provider", brand, &body))
+}
+
 /// Error messages are written for logs and API answers ("the request was started elsewhere"); on a
 /// page they read as a sentence.
 fn sentence(message: &str) -> String {

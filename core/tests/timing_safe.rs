@@ -30,6 +30,7 @@ const NOT_SECRET: &[(&str, &str, &str, &str)] = &[
     ("jwt.rs", "key.alg.as_str()", "header.alg", "a JWS algorithm name, public"),
     ("registration.rs", "token_endpoint_auth_method.as_deref()", "Some(", "an authentication method's name"),
     ("settings.rs", "s.key", "canonical", "a setting's name (`api_key`), not its value"),
+    ("settings.rs", "camel(s.key)", "name", "a setting's name, not its value"),
 ];
 
 /// Identifier parts (snake_case words) that mark a value as secret or derived from one.

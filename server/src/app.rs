@@ -77,7 +77,7 @@ async fn handle(State(provider): State<Provider>, req: Request) -> Response {
             parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
         let core_req = connectivly::Request {
             method: parts.method.as_str().to_string(),
-            path: parts.uri.path().to_string(),
+            path: relative_to_issuer(provider.issuer(), parts.uri.path()).to_string(),
             query: parts.uri.query().unwrap_or("").to_string(),
             headers: parts
                 .headers
@@ -105,6 +105,23 @@ async fn handle(State(provider): State<Provider>, req: Request) -> Response {
     .await
 }
 
+/// The request path relative to the issuer's: with `CONNECTIVLY_ISSUER=https://id.example/auth`,
+/// `/auth/oauth2/token` is the token endpoint, as discovery says. Paths outside it pass unchanged, so a
+/// reverse proxy that strips the prefix keeps working, and so do the RFC 8414 root forms
+/// (`/.well-known/oauth-authorization-server/auth`).
+fn relative_to_issuer<'a>(issuer: &str, path: &'a str) -> &'a str {
+    let prefix = issuer.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..])).unwrap_or("");
+    let prefix = prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        return path;
+    }
+    match path.strip_prefix(prefix) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
 fn into_axum(resp: connectivly::Response, head: bool) -> Response {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut out = Response::new(if head { Body::empty() } else { Body::from(resp.body) });
@@ -115,4 +132,24 @@ fn into_axum(resp: connectivly::Response, head: bool) -> Response {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_to_issuer;
+
+    #[test]
+    fn paths_are_relative_to_the_issuer() {
+        let at = |issuer, path| relative_to_issuer(issuer, path);
+        assert_eq!(at("http://localhost:3000", "/oauth2/token"), "/oauth2/token");
+        assert_eq!(at("https://id.example/auth", "/auth/oauth2/token"), "/oauth2/token");
+        assert_eq!(at("https://id.example/auth", "/auth"), "/");
+        assert_eq!(at("https://id.example/auth/", "/auth/"), "/");
+        assert_eq!(at("https://id.example/auth", "/authx/oauth2/token"), "/authx/oauth2/token");
+        assert_eq!(at("https://id.example/auth", "/oauth2/token"), "/oauth2/token", "proxy-stripped");
+        assert_eq!(
+            at("https://id.example/auth", "/.well-known/oauth-authorization-server/auth"),
+            "/.well-known/oauth-authorization-server/auth"
+        );
+    }
 }

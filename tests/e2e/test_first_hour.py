@@ -86,3 +86,19 @@ def test_an_unregistered_redirect_uri_is_shown_on_the_page_and_named_in_the_log(
     line = next(ln for ln in log.splitlines() if "status=400" in ln)
     assert "reason=" in line and "is not registered for this client" in line, line
     assert 'http://localhost:5001/auth?x=\\"<b>' in line, "the URI as received, quoted so it cannot forge a line"
+
+
+def test_an_issuer_with_a_path_serves_its_endpoints_under_it(make_server):
+    from conftest import Browser, exchange, free_port, run_flow
+
+    port = free_port()
+    srv = make_server({"CONNECTIVLY_ISSUER": f"http://localhost:{port}/auth"}, port=port, with_host=True)
+    disc = requests.get(f"http://localhost:{port}/auth/.well-known/openid-configuration", timeout=HTTP_TIMEOUT).json()
+    assert disc["issuer"] == f"http://localhost:{port}/auth"
+    assert disc["token_endpoint"] == f"http://localhost:{port}/auth/oauth2/token"
+    # The whole flow at the URLs discovery names, the consent cookie scoped to the issuer's path.
+    client = srv.clients[0]
+    flow = run_flow(srv, Browser(srv), client.client_id)
+    r = exchange(srv, client, flow)
+    assert r.status_code == 200, r.text
+    assert srv.userinfo(r.json()["access_token"]).status_code == 200

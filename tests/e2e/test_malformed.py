@@ -415,7 +415,6 @@ def ctx(server):
 #   "http"          refused by the HTTP layer itself (no body of ours: 400 bad request-target, 414, 431)
 #   "empty"         no body at all (204 preflight, HEAD)
 BUG_CHUNKED = "product bug: a malformed chunked body is answered 413 payload_too_large (server/src/app.rs maps every body error to 413); it should be a 400"
-BUG_405 = "product bug: an unknown path under /oauth2/ or /.well-known/ is answered 405 method_not_allowed; no such resource exists, so it should be a 404"
 BUG_DUP_JSON = "product bug: a repeated JSON member (\"user\" twice) is silently resolved last-wins instead of refused like a repeated form parameter"
 EXPECT: dict[str, tuple[int, str] | tuple[int, str, str]] = {
     # ---- discovery / jwks: unknown query parameters are ignored (RFC 8414 has none); wrong methods are 405
@@ -658,12 +657,12 @@ EXPECT: dict[str, tuple[int, str] | tuple[int, str, str]] = {
     "introspect-junk": (400, "json:invalid_request"),
     "api-introspect-junk": (400, "json:invalid_request"),
     # ---- routing / protocol edge cases
-    "root": (404, "html"),
+    "root": (200, "html"),  # the landing page: what this is and where its documents are
     "unknown-path": (404, "html"),
     "bad-percent-path": (404, "html"),
     "raw-bytes-path": (400, "http"),
-    "double-slash": (404, "any", BUG_405),
-    "dot-dot": (404, "any", BUG_405),
+    "double-slash": (404, "json:not_found"),  # no such endpoint under /oauth2/
+    "dot-dot": (404, "json:not_found"),
     "encoded-dot-dot": (404, "json:not_found"),
     "huge-path": (414, "http"),
     "absolute-form": (200, "json"),  # RFC 9112 §3.2.2; the document still names only the issuer

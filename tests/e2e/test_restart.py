@@ -23,6 +23,8 @@ BANNER_FIRST = re.compile(
     r"Client ID: (?P<id2>cly_ci_\S+)\n"
     r"Client Secret: (?P<s2>cly_cs_\S+)\n"
     r"\n"
+    r"Both demo clients accept only the redirect URI (?P<demo>\S+) \(CONNECTIVLY_DEMO_REDIRECT_URI, read on the "
+    r"first run only\)\.\n"
     r"Secrets are shown once and stored only as hashes: copy them now\.\n\Z"
 )
 
@@ -34,6 +36,7 @@ def test_first_run_banner_has_the_readme_shape(make_server):
     assert m, text
     assert m["issuer"] == f"http://localhost:{srv.port}" == srv.discovery()["issuer"]
     assert m["id1"] != m["id2"] and m["s1"] != m["s2"]
+    assert m["demo"] == DEMO_REDIRECT_URI
     # >= 256 bits of randomness after the prefix (43 base64url chars).
     for v in (m["key"], m["s1"], m["s2"]):
         assert len(v.split("_", 2)[2]) >= 43, v

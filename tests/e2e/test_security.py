@@ -473,7 +473,7 @@ def test_every_html_page_forbids_framing(server, client1):
     authz = server.discovery()["authorization_endpoint"]
     anon = Browser(server)
     pages: list[tuple[str, int, requests.Response]] = [
-        ("root", 404, anon.get(server.url("/"))),
+        ("root (the landing page)", 200, anon.get(server.url("/"))),
         ("unknown path", 404, anon.get(server.url("/nope/nothing"))),
         ("HEAD unknown path", 404, anon.s.head(server.url("/nope"), timeout=15)),
         ("authorize without parameters", 400, anon.get(authz)),

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, g, request
 
-from ._native import HostApi, HttpResponse, Provider, TokenInfo
+from ._native import HostApi, HttpResponse, Provider, TokenInfo, root_metadata_paths
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,7 +58,11 @@ class Connectivly:
         """Registers the endpoints (embedded ``Provider`` only) under ``url_prefix``.
 
         ``url_prefix`` defaults to the path of the provider's issuer, so the discovery document,
-        the endpoints it names and the routes served always agree.
+        the endpoints it names and the routes served always agree. For an issuer with a path
+        (``http://localhost:5000/oauth``) it also registers, at the app's root, the metadata paths
+        that RFC 8414 §3.1 and MCP clients look for
+        (``/.well-known/oauth-authorization-server/oauth``, ``/.well-known/openid-configuration/oauth``),
+        and ``/oauth/`` shows the provider's landing page.
         """
         self.provider = provider
         app.extensions["connectivly"] = self
@@ -72,16 +76,33 @@ class Connectivly:
                 "clients find the endpoints through the issuer"
             )
         bp = Blueprint("connectivly", __name__, url_prefix=prefix or None)
+        if prefix:
+            # The mount's root (`/oauth/`; Werkzeug redirects `/oauth` there) is the provider's landing
+            # page. An issuer at the app's root leaves `/` to the app.
+            bp.add_url_rule("/", "landing", self._dispatch, defaults={"subpath": ""}, methods=_METHODS)
         bp.add_url_rule("/<path:subpath>", "endpoint", self._dispatch, methods=_METHODS)
         app.register_blueprint(bp)
+        # The blueprint sees only the issuer's path; these documents live at the app's root, which this
+        # extension owns. The core names the paths and answers them when handed the full path.
+        for i, path in enumerate(root_metadata_paths(provider.issuer)):
+            app.add_url_rule(path, f"connectivly_metadata_{i}", self._root_view(path), methods=_METHODS)
+
+    def _root_view(self, path: str) -> Callable[[], Response]:
+        def view() -> Response:
+            return self._serve(path)
+
+        return view
 
     def _dispatch(self, subpath: str) -> Response:
+        return self._serve("/" + subpath)
+
+    def _serve(self, path: str) -> Response:
         provider = cast(Provider, self.provider)
         # Read at most one byte past the limit: the core answers an oversized body with its own 413.
         body = request.stream.read(MAX_BODY_BYTES + 1)
         resp = provider.handle(
             request.method,
-            "/" + subpath,
+            path,
             request.query_string.decode("latin-1"),
             _request_headers(),
             body,
