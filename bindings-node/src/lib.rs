@@ -22,3 +22,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub fn root_metadata_paths(issuer: String) -> Vec<String> {
     connectivly::root_metadata_paths(&issuer)
 }
+
+/// The options `Provider.open` takes: the core's settings table in camelCase. A test compares it with the
+/// generated `ProviderOptions` type, so a setting added to the core reaches the types too.
+#[napi_derive::napi]
+pub fn setting_names() -> Vec<String> {
+    connectivly::settings::all().iter().map(|s| s.name(connectivly::settings::Shape::Node)).collect()
+}

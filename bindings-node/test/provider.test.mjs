@@ -378,3 +378,14 @@ test('option errors name the option in camelCase and suggest the nearest one', a
   assert.deepEqual(p.discovery().id_token_signing_alg_values_supported.sort(), ['ES256', 'RS256']);
   await p.close();
 });
+
+test('the ProviderOptions type lists every setting of the core', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { createRequire } = await import('node:module');
+  const native = createRequire(import.meta.url)('../native.js');
+  const dts = readFileSync(new URL('../native.d.ts', import.meta.url), 'utf8');
+  const body = /export interface ProviderOptions \{([\s\S]*?)\n\}/.exec(dts);
+  assert.ok(body, 'native.d.ts declares ProviderOptions');
+  const typed = [...body[1].matchAll(/^\s+(\w+)\??:/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(typed, [...native.settingNames()].sort());
+});

@@ -28,6 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::KeyInfo>()?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(root_metadata_paths, m)?)?;
+    m.add_function(wrap_pyfunction!(_setting_names, m)?)?;
     Ok(())
 }
 
@@ -36,4 +37,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyfunction]
 fn root_metadata_paths(issuer: &str) -> Vec<String> {
     connectivly::root_metadata_paths(issuer)
+}
+
+/// The keyword arguments `Provider` takes: the core's settings table in Python's spelling. A test
+/// compares it with the `.pyi`, so a setting added to the core reaches the stubs too.
+#[pyfunction]
+fn _setting_names() -> Vec<String> {
+    connectivly::settings::all().iter().map(|s| s.name(connectivly::settings::Shape::Python)).collect()
 }

@@ -247,3 +247,19 @@ def test_setting_errors_name_the_keyword_and_suggest_the_nearest() -> None:
                  secret=None, **base)
     assert sorted(p.discovery()["id_token_signing_alg_values_supported"]) == ["ES256", "RS256"]
     p.close()
+
+
+def test_the_stubs_list_every_setting_of_the_core() -> None:
+    import ast
+    from pathlib import Path
+
+    from connectivly import _native
+
+    stub = ast.parse((Path(_native.__file__).parent / "_native.pyi").read_text())
+    cls = next(n for n in stub.body if isinstance(n, ast.ClassDef) and n.name == "Provider")
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    stubbed = {a.arg for a in init.args.args + init.args.kwonlyargs} - {"self"}
+    assert stubbed == set(_native._setting_names()), stubbed ^ set(_native._setting_names())
+    # And every one is accepted (None meaning the default).
+    names = set(_native._setting_names()) - {"issuer", "login_url", "database"}
+    Provider("https://id.example.com", "/login", database="memory:", **{n: None for n in names}).close()
