@@ -142,3 +142,46 @@ test('the mounted router hands requests to the core untouched', async (t) => {
   assert.equal(unknown.status, 400);
   assert.match(unknown.text, /cannot be used \(not_found\)/);
 });
+
+test('prompt=login sends a signed-in user through the host login again, then on to the app', async (t) => {
+  const { provider, url, issuer } = await hostWithEmbeddedProvider(t);
+  const created = await provider.createClient({ name: 'Bank', redirectUris: [CALLBACK] });
+  const browser = new Browser();
+  const authorize = (extra) =>
+    `${issuer}/oauth2/authorize?${new URLSearchParams({
+      response_type: 'code',
+      client_id: created.clientId,
+      redirect_uri: CALLBACK,
+      scope: 'openid',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+      ...extra,
+    })}`;
+  // Follows redirects and forms like a browser; counts the host's login forms it had to fill in.
+  const walk = async (start) => {
+    let logins = 0;
+    let r = await browser.request(start);
+    for (let i = 0; i < 12; i++) {
+      if (r.location?.startsWith(CALLBACK)) return { logins, callback: r.location };
+      if (r.status === 200 && r.text.includes('name="password"')) {
+        logins += 1;
+        const next = /name="next" value="([^"]*)"/.exec(r.text)[1].replaceAll('&amp;', '&');
+        r = await browser.request(`${url}/login`, { method: 'POST', form: { username: 'ann', password: 'wonderland', next } });
+      } else if (r.status === 200 && r.text.includes('name="csrf"')) {
+        const hidden = Object.fromEntries([...r.text.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1], m[2]]));
+        const action = /<form method="post" action="([^"]*)"/.exec(r.text)[1].replaceAll('&amp;', '&');
+        r = await browser.request(new URL(action, `${url}/`).href, { method: 'POST', form: { ...hidden, decision: 'allow' } });
+      } else {
+        assert.ok([301, 302, 303].includes(r.status), `${r.status} ${r.text.slice(0, 300)}`);
+        r = await browser.request(r.location);
+      }
+    }
+    throw new Error('too many redirects');
+  };
+  assert.equal((await walk(authorize({}))).logins, 1);
+  assert.equal((await walk(authorize({}))).logins, 0, 'signed in already');
+  await new Promise((r) => setTimeout(r, 1100)); // auth_time has whole seconds: the sign-in must be older
+  const fresh = await walk(authorize({ prompt: 'login' }));
+  assert.equal(fresh.logins, 1, 'prompt=login: signed in again rather than a 500');
+  assert.ok(new URL(fresh.callback).searchParams.get('code'), fresh.callback);
+});

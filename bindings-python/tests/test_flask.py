@@ -84,3 +84,47 @@ def test_endpoints_are_mounted_at_the_issuer_path(flask_host: Any) -> None:
     r = requests.post(f"{flask_host.url}/oauth/oauth2/token", data=b"x" * (200 * 1024),
                       headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
     assert r.status_code == 413
+
+
+def test_prompt_login_sends_a_signed_in_user_through_the_host_login_again(flask_host: Any) -> None:
+    import html
+    import re
+    import time
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    import requests
+
+    created = flask_host.provider.create_client("Bank", ["http://localhost:8000/callback"])
+    browser = requests.Session()
+
+    def walk(**extra: str) -> tuple[int, str]:
+        """Follows redirects and forms like a browser; counts the host's login forms filled in."""
+        logins = 0
+        url = flask_host.url + "/oauth/oauth2/authorize?" + urlencode({
+            "response_type": "code", "client_id": created.client_id, "redirect_uri": "http://localhost:8000/callback",
+            "scope": "openid", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256", **extra})
+        for _ in range(12):
+            if url.startswith("/"):
+                url = flask_host.url + url
+            if url.startswith("http://localhost:8000/callback"):
+                return logins, url
+            r = browser.get(url, allow_redirects=False)
+            if r.status_code == 200 and 'name="password"' in r.text:
+                logins += 1
+                nxt = html.unescape(re.search(r'name="next" value="([^"]*)"', r.text).group(1))  # type: ignore[union-attr]
+                r = browser.post(flask_host.url + "/login", data={"username": "ann", "password": "wonderland",
+                                                                  "next": nxt}, allow_redirects=False)
+            elif r.status_code == 200 and 'name="csrf"' in r.text:
+                hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', r.text))
+                r = browser.post(url, data={**hidden, "decision": "allow"}, allow_redirects=False)
+            assert r.status_code in (301, 302, 303), (r.status_code, r.text[:300])
+            url = r.headers["location"]
+        raise AssertionError("too many redirects")
+
+    assert walk()[0] == 1
+    assert walk()[0] == 0, "signed in already"
+    time.sleep(1.1)  # auth_time has whole seconds: the sign-in must be older than the request
+    logins, callback = walk(prompt="login")
+    assert logins == 1, "prompt=login: signed in again rather than a 500"
+    assert parse_qs(urlsplit(callback).query).get("code"), callback

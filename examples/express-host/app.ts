@@ -82,15 +82,24 @@ const homePage = (user: string | undefined): string => `<!doctype html><html lan
 ${user ? `<p>Signed in as ${escapeHtml(user)}.</p>` : '<p><a href="/login">Sign in</a></p>'}
 </main></body></html>`;
 
-const errorPage = (message: string): string => `<!doctype html><html lang="en">${head('Photo Host')}
-<body><main><h1>Sign-in failed</h1><p>${escapeHtml(message)}</p><p><a href="/">Home</a></p></main></body></html>`;
+// A reload of the approval URL, the back button, or a sign-in left too long: the link is spent. A page that says
+// what to do, not a stack trace.
+const signInAgainPage = (code: string): string => `<!doctype html><html lang="en">${head('Sign-in link expired · Photo Host')}
+<body><main><h1>This sign-in link was already used or has expired</h1>
+<p>Go back to the app you were signing in to and sign in again.</p>
+<p>The link cannot be used (${escapeHtml(code)}).</p>
+<p><a href="/">Photo Host home</a></p></main></body></html>`;
+/** The codes of a spent sign-in link: unknown, already used (a reload, the back button), expired. */
+const SPENT_LINK = new Set(['not_found', 'already_used', 'expired']);
 
-// A small signed session cookie: {user, exp}, HMAC-SHA256 with the app's secret.
+// A small signed session cookie: {user, at (when they signed in), exp}, HMAC-SHA256 with the app's secret.
 const SESSION_COOKIE = 'photohost_session';
 const SESSION_SECONDS = 8 * 3600;
 
 interface Session {
   user: string;
+  /** When the user signed in here (Unix seconds). */
+  at?: number;
   exp: number;
 }
 
@@ -119,7 +128,7 @@ function sessionCodec(secret: string) {
       }
     },
     write(res: Response, user: string): void {
-      const data = Buffer.from(JSON.stringify({ user, exp: Math.floor(Date.now() / 1000) + SESSION_SECONDS })).toString('base64url');
+      const data = Buffer.from(JSON.stringify({ user, at: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + SESSION_SECONDS })).toString('base64url');
       res.cookie(SESSION_COOKIE, `${data}.${sign(data)}`, { httpOnly: true, sameSite: 'lax', path: '/', maxAge: SESSION_SECONDS * 1000 });
     },
     clear(res: Response): void {
@@ -165,6 +174,7 @@ export function createApp(
       return;
     }
     res.locals.user = s.user;
+    res.locals.signedInAt = s.at;
     next();
   };
 
@@ -195,10 +205,22 @@ export function createApp(
     const username = res.locals.user as string;
     const user = USERS[username];
     if (!user) throw new Error('loginRequired lets only known users through');
-    const target = await provider.approve(String(req.query.token ?? ''), {
-      user: username,
-      claims: { name: user.name, email: user.email, email_verified: true },
-    });
+    let target: string;
+    try {
+      target = await provider.approve(String(req.query.token ?? ''), {
+        user: username,
+        claims: { name: user.name, email: user.email, email_verified: true },
+        authTime: res.locals.signedInAt, // when this user signed in here: prompt=login and max_age check it
+      });
+    } catch (err) {
+      // The app asked for a fresh sign-in (prompt=login, or max_age passed): sign in again, then come back.
+      if (err instanceof ConnectivlyError && err.code === 'login_required') {
+        session.clear(res);
+        res.redirect(`/login?${new URLSearchParams({ next: req.originalUrl })}`);
+        return;
+      }
+      throw err;
+    }
     res.redirect(target);
   });
 
@@ -216,15 +238,19 @@ export function createApp(
     // Every OAuth endpoint and the discovery document, at the issuer's path (/oauth by default). Mounted
     // after the app's routes, so an issuer at the site root works too.
     app.use(new URL(provider.issuer).pathname, provider.express());
+    // RFC 8414 and MCP clients look for the metadata of an issuer with a path at the site root
+    // (/.well-known/oauth-authorization-server/oauth), where the router above cannot answer.
+    app.use(provider.wellKnown());
   }
 
-  // An expired, unknown or already used sign-in link: a page, not a stack trace.
+  // An expired, unknown or already used sign-in link: a page, not a stack trace. Any other error (the store
+  // unreachable, a bug) stays an error: Express answers 500 and logs it.
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (!(err instanceof ConnectivlyError) || res.headersSent) {
+    if (!(err instanceof ConnectivlyError) || !SPENT_LINK.has(err.code) || res.headersSent) {
       next(err);
       return;
     }
-    res.status(400).type('html').send(errorPage(`This sign-in link cannot be used (${err.code}). Start again from the app.`));
+    res.status(400).type('html').send(signInAgainPage(err.code));
   });
 
   return app;

@@ -15,6 +15,7 @@ import functools
 import os
 import secrets
 import sys
+import time
 from typing import Any, Callable, Optional, TypeVar, cast
 from urllib.parse import urlencode
 
@@ -22,7 +23,7 @@ from flask import Flask, redirect, render_template_string, request, session, url
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
-from connectivly import HostApi, Provider, RemoteProvider
+from connectivly import AlreadyUsed, Expired, HostApi, LoginRequired, NotFound, Provider, RemoteProvider
 from connectivly.flask import Connectivly
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,6 +72,16 @@ LOGIN_PAGE = """<!doctype html>
 </form>
 </main></body></html>"""
 
+# A reload of the approval URL, the back button, or a sign-in left too long: the link is spent. A page that
+# says what to do, not a 500.
+SIGN_IN_AGAIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign-in link expired · Photo Host</title>
+<style>{{ style|safe }}</style></head>
+<body><main><h1>This sign-in link was already used or has expired</h1>
+<p>Go back to the app you were signing in to and sign in again.</p>
+<p><a href="/">Photo Host home</a></p>
+</main></body></html>"""
+
 HOME_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Photo Host</title>
 <style>{{ style|safe }}</style></head>
@@ -99,7 +110,10 @@ def make_provider() -> HostApi:
 def create_app(provider: Optional[HostApi] = None) -> Flask:
     app = Flask(__name__)
     app.secret_key = os.environ.get("FLASK_SECRET_KEY") or secrets.token_hex(32)
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    # Cookies are shared across ports: a client app on another localhost port (Photo Printer on :8000) must not
+    # overwrite this app's session cookie, so it has a name of its own rather than Flask's "session".
+    app.config.update(SESSION_COOKIE_NAME="photohost_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax")
     provider = provider or make_provider()
     oauth = Connectivly(app, provider)
     app.extensions["provider"] = provider
@@ -128,19 +142,27 @@ def create_app(provider: Optional[HostApi] = None) -> Flask:
             if user and check_password_hash(user["password"], request.form.get("password", "")):
                 session.clear()
                 session["user"] = username
+                session["at"] = int(time.time())  # when they signed in: prompt=login and max_age check it
                 return redirect(next_url)
             return render_template_string(LOGIN_PAGE, style=STYLE, error="Wrong username or password.", next=next_url)
         return render_template_string(LOGIN_PAGE, style=STYLE, error=None, next=next_url)
 
     @app.get("/connectivly")
     @login_required
-    def connectivly_auth() -> Response:
+    def connectivly_auth() -> Response | tuple[str, int]:
         user = USERS[session["user"]]
-        target = provider.approve(
-            request.args["token"],
-            user=session["user"],
-            claims={"name": user["name"], "email": user["email"], "email_verified": True},
-        )
+        try:
+            target = provider.approve(
+                request.args["token"],
+                user=session["user"],
+                claims={"name": user["name"], "email": user["email"], "email_verified": True},
+                auth_time=session.get("at"),
+            )
+        except LoginRequired:  # the app asked for a fresh sign-in (prompt=login, max_age): again, then back
+            session.clear()
+            return redirect(url_for("login", next=request.full_path))
+        except (NotFound, AlreadyUsed, Expired):  # unknown, already used (a reload, the back button), expired
+            return render_template_string(SIGN_IN_AGAIN_PAGE, style=STYLE), 400
         return redirect(target)
 
     @app.get("/api/photos")
