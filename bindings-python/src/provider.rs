@@ -431,7 +431,10 @@ fn to_json(v: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
                 .unwrap_or(Value::Null)),
         }
     } else if v.is_instance_of::<PyFloat>() {
-        Ok(serde_json::Number::from_f64(v.extract()?).map(Value::Number).unwrap_or(Value::Null))
+        // NaN and infinities are no setting's value; `Null` would quietly mean "the default".
+        serde_json::Number::from_f64(v.extract()?)
+            .map(Value::Number)
+            .ok_or_else(|| PyTypeError::new_err("Provider(): a setting cannot be NaN or infinite"))
     } else if v.is_instance_of::<PyString>() {
         Ok(Value::String(v.extract()?))
     } else if let Ok(d) = v.cast::<PyDict>() {

@@ -128,3 +128,10 @@ def test_prompt_login_sends_a_signed_in_user_through_the_host_login_again(flask_
     logins, callback = walk(prompt="login")
     assert logins == 1, "prompt=login: signed in again rather than a 500"
     assert parse_qs(urlsplit(callback).query).get("code"), callback
+
+
+def test_the_host_login_only_redirects_to_its_own_paths(flask_host: Any) -> None:
+    for evil in ("//evil.example/x", "/\\evil.example/x", "https://evil.example/x"):
+        r = requests.post(flask_host.url + "/login", data={"username": "ann", "password": "wonderland", "next": evil},
+                          allow_redirects=False)
+        assert r.status_code == 302 and r.headers["location"] in ("/", flask_host.url + "/"), (evil, r.headers)

@@ -233,6 +233,8 @@ def test_setting_errors_name_the_keyword_and_suggest_the_nearest() -> None:
         Provider(issuer, login, port=3000, **base)
     with pytest.raises(TypeError, match="session_ttl must be a number of seconds, not a string"):
         Provider(issuer, login, session_ttl="900", **base)
+    with pytest.raises(TypeError, match="NaN or infinite"):  # not quietly "the default"
+        Provider(issuer, login, session_ttl=float("nan"), **base)
     with pytest.raises(ConfigError, match="^api_key must be at least 16 characters$"):
         Provider(issuer, login, api_key="short", **base)
     with pytest.raises(ConfigError, match=r'^login_url: "localhost:4481/connectivly" is not an absolute http\(s\) URL'):

@@ -128,6 +128,7 @@ impl Config {
         while self.issuer.ends_with('/') {
             self.issuer.pop();
         }
+        self.login_url = self.login_url.trim().to_string();
         check_login_url(&self.login_url)?;
         for (key, ttl) in [
             ("session_ttl", self.session_ttl),
@@ -295,6 +296,11 @@ fn check_login_url(login_url: &str) -> Result<()> {
     }
     if u.contains('#') {
         return Err(Error::setting("redirect_url", "must not have a fragment"));
+    }
+    // Browsers drop tabs and newlines inside a URL ("/\t/evil.example" becomes "//evil.example"): no
+    // whitespace or control character anywhere.
+    if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::setting("redirect_url", "must not contain spaces or control characters"));
     }
     if u.starts_with('/') && !u.starts_with("//") && !u.contains('\\') {
         return Ok(());

@@ -398,9 +398,17 @@ fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
         return Err(Error::invalid_request("the body must be a JSON object"));
     }
     serde_json::from_value(v).map_err(|e| {
-        // serde's message names the offending field or position, never echoes the input value.
+        // serde's message names the offending field, and for a wrong type or value also quotes the
+        // value (`invalid type: string "…", expected u64`): that part is cut, since the message reaches
+        // the caller and the log line, and a body can carry a user's claims.
         let msg = e.to_string();
         let msg = msg.split(" at line").next().unwrap_or("invalid JSON");
+        let msg = match msg.find(", expected") {
+            Some(i) if msg.starts_with("invalid type") => format!("invalid type{}", &msg[i..]),
+            Some(i) if msg.starts_with("invalid value") => format!("invalid value{}", &msg[i..]),
+            Some(i) if msg.starts_with("unknown variant") => format!("unknown variant{}", &msg[i..]),
+            _ => msg.to_string(),
+        };
         Error::invalid_request(format!("invalid JSON body: {msg}"))
     })
 }

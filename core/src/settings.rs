@@ -127,12 +127,18 @@ pub fn unknown(name: &str, shape: Shape, extra: &[String]) -> Error {
 /// The known name closest to `given` when it is plausibly a typo of it (case, a dropped, doubled or
 /// swapped letter, `-` for `_`).
 pub fn nearest<'a>(given: &str, known: &'a [String]) -> Option<&'a str> {
-    let norm = |s: &str| s.to_ascii_lowercase().replace(['-', '_'], "");
+    // Compared without the common prefix, which would make short names look alike
+    // (`CONNECTIVLY_URL` is not a typo of `CONNECTIVLY_LOG`).
+    let norm = |s: &str| {
+        let s = s.to_ascii_lowercase();
+        s.strip_prefix("connectivly_").unwrap_or(&s).replace(['-', '_'], "")
+    };
     let g = norm(given);
     known
         .iter()
-        .map(|k| (distance(&g, &norm(k)), k))
-        .filter(|(d, k)| *d <= (k.len() / 4).clamp(1, 3))
+        .map(|k| (distance(&g, &norm(k)), norm(k).len(), k))
+        .filter(|(d, len, _)| *d <= (len / 4).clamp(1, 3))
+        .map(|(d, _, k)| (d, k))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k.as_str())
 }
@@ -244,6 +250,9 @@ impl Input<'_> {
     fn flag(&self) -> std::result::Result<bool, Bad> {
         match self.value {
             Value::Bool(b) => Ok(*b),
+            Value::Number(n) if self.lenient && (n.as_u64() == Some(0) || n.as_u64() == Some(1)) => {
+                Ok(n.as_u64() == Some(1))
+            }
             Value::String(s) if self.lenient => match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => Ok(true),
                 "false" | "0" | "no" | "off" => Ok(false),
@@ -491,5 +500,9 @@ mod tests {
         assert_eq!(nearest("prot", &known), Some("port"));
         assert_eq!(nearest("ISSUER", &known), Some("issuer"));
         assert_eq!(nearest("xyz", &known), None);
+        let env: Vec<String> =
+            ["CONNECTIVLY_LOG", "CONNECTIVLY_PORT", "CONNECTIVLY_ACCESS_TOKEN_TTL"].map(String::from).into();
+        assert_eq!(nearest("CONNECTIVLY_URL", &env), None, "the README host's own variable");
+        assert_eq!(nearest("CONNECTIVLY_ACESS_TOKEN_TTL", &env), Some("CONNECTIVLY_ACCESS_TOKEN_TTL"));
     }
 }

@@ -134,7 +134,7 @@ def create_app(provider: Optional[HostApi] = None) -> Flask:
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Response | str:
         next_url = request.values.get("next", "/")
-        if not next_url.startswith("/") or next_url.startswith("//"):
+        if not next_url.startswith("/") or next_url.startswith(("//", "/\\")):
             next_url = "/"  # only local redirects after login
         if request.method == "POST":
             username = request.form.get("username", "")

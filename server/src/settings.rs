@@ -109,12 +109,15 @@ fn load_file(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>> 
         .map(|s| s.key.to_string())
         .chain(SERVER_KEYS.iter().map(|k| k.to_string()))
         .collect();
+    let server_keys: Vec<String> = SERVER_KEYS.iter().map(|k| k.to_string()).collect();
     let mut file = serde_json::Map::new();
     for (k, v) in table {
         if !known.contains(&k) {
-            let hint = connectivly::settings::nearest(&k, &known)
-                .map(|h| format!("; did you mean {h:?}?"))
-                .unwrap_or_else(|| " (docs/configuration.md lists every setting)".into());
+            // The core's message: the nearest key, or the file's spelling of another shape's name
+            // (`login_url` → `redirect_url`).
+            let e = connectivly::settings::unknown(&k, Shape::File, &server_keys);
+            let detail = e.message().strip_prefix(&format!("unknown setting {k:?}")).unwrap_or("");
+            let hint = if detail.is_empty() { " (docs/configuration.md lists every setting)" } else { detail };
             return Err(Error::config(format!("unknown setting {k:?} in {}{hint}", path.display())));
         }
         let v = serde_json::to_value(v)
@@ -176,8 +179,10 @@ impl Settings {
                 ));
             }
             core.login_url = "http://localhost/unused".into();
-        } else if core.login_url.trim_start().starts_with('/') {
-            // A path would send the browser to this server, not to the host app that logs users in.
+        } else if core.login_url.trim_start().starts_with('/') && core.cookie_path() == "/" {
+            // A path would send the browser to this server, not to the host app that logs users in —
+            // unless the issuer has a path too: then a proxy shares the origin between the host app
+            // and this server (docs/deploy.md), and `/login` is the host's.
             return Err(src.error(
                 "redirect_url",
                 format!(
@@ -191,8 +196,7 @@ impl Settings {
             core.database_url = db;
             src.origins.remove("database_url");
         }
-        let demo_set =
-            std::env::var("CONNECTIVLY_DEMO_REDIRECT_URI").is_ok() || src.file.contains_key("demo_redirect_uri");
+        let demo_set = Source::env("demo_redirect_uri").is_some() || src.file.contains_key("demo_redirect_uri");
         Ok(Settings {
             port,
             bind: src.text("bind")?.unwrap_or_else(|| "0.0.0.0".into()),
@@ -288,6 +292,10 @@ mod tests {
         assert!(e.message().starts_with("port in "), "{}", e.message());
         let e = load("redirect_url = \"/login\"\n").unwrap_err();
         assert!(e.message().contains("not a path on this server"), "{}", e.message());
+        let s = load("redirect_url = \"/login\"\nissuer = \"https://app.example/auth\"\n").unwrap();
+        assert_eq!(s.core.login_url, "/login", "a path on an origin the issuer shares with the host app");
+        let e = load("login_url = \"https://a.example/l\"\n").unwrap_err();
+        assert!(e.message().ends_with("did you mean \"redirect_url\"?"), "{}", e.message());
         // A core validation error, raised when the provider opens, names the file's key too.
         let s = load("redirect_url = \"https://a.example/l\"\napi_key = \"short\"\nsigning_alg = \"es256\"\n").unwrap();
         assert_eq!(s.core.signing_alg, connectivly::SigningAlg::ES256, "any case");
