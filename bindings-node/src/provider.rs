@@ -472,13 +472,8 @@ fn config(env: &Env, options: &serde_json::Value) -> Result<Config> {
     let Some(map) = options.as_object() else {
         return Err(errors::invalid_arg("options must be an object"));
     };
-    for name in map.keys() {
-        if connectivly::settings::lookup(name, Shape::Node).is_none() {
-            return Err(errors::invalid_arg(connectivly::settings::unknown(name, Shape::Node, &[]).message()));
-        }
-    }
     Config::from_settings(Shape::Node, map.iter().map(|(k, v)| (k.as_str(), v)))
-        .map_err(|e| if e.is_wrong_type() { errors::invalid_arg(e.message()) } else { errors::to_js(env, e) })
+        .map_err(|e| if e.is_argument_error() { errors::invalid_arg(e.message()) } else { errors::to_js(env, e) })
 }
 
 #[napi]

@@ -342,14 +342,10 @@ impl Provider {
         let mut pairs = vec![("issuer".to_string(), to_json(issuer)?), ("login_url".to_string(), to_json(login_url)?)];
         for (name, value) in settings.into_iter().flat_map(|d| d.iter()) {
             let name: String = name.extract()?;
-            if connectivly::settings::lookup(&name, Shape::Python).is_none() {
-                let e = connectivly::settings::unknown(&name, Shape::Python, &[]);
-                return Err(PyTypeError::new_err(format!("Provider(): {}", e.message())));
-            }
             pairs.push((name, to_json(&value)?));
         }
         let cfg = Config::from_settings(Shape::Python, pairs.iter().map(|(k, v)| (k.as_str(), v))).map_err(|e| {
-            if e.is_wrong_type() { PyTypeError::new_err(format!("Provider(): {}", e.message())) } else { to_py(e) }
+            if e.is_argument_error() { PyTypeError::new_err(format!("Provider(): {}", e.message())) } else { to_py(e) }
         })?;
         let open_cfg = cfg.clone();
         let p = py

@@ -154,14 +154,15 @@ pub struct Error {
     /// For a configuration error about one setting: its canonical key and the message without the
     /// setting's name, so that each adapter can name it the way its user wrote it.
     setting: Option<(&'static str, String)>,
-    /// The setting's value has the wrong type (a string for a number): Python and Node raise their
-    /// `TypeError` for it, as for any argument of the wrong type.
-    wrong_type: bool,
+    /// A binding's argument error rather than a bad value: an unknown setting name, or a value of the
+    /// wrong type (a string for a number). Python and Node raise their `TypeError` for it, as for any
+    /// unexpected keyword or argument of the wrong type.
+    argument: bool,
 }
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), setting: None, wrong_type: false }
+        Error { kind, message: message.into(), setting: None, argument: false }
     }
 
     /// A configuration error about one setting, by its canonical key (`session_ttl`). `detail` reads
@@ -172,19 +173,19 @@ impl Error {
             kind: ErrorKind::Config,
             message: join_setting(key, &detail),
             setting: Some((key, detail)),
-            wrong_type: false,
+            argument: false,
         }
     }
 
-    /// Marks a setting's error as a value of the wrong type.
-    pub fn of_wrong_type(mut self) -> Self {
-        self.wrong_type = true;
+    /// Marks a configuration error as an argument error: an unknown setting, or a value of the wrong type.
+    pub fn as_argument_error(mut self) -> Self {
+        self.argument = true;
         self
     }
 
-    /// Whether a setting was given a value of the wrong type (see [`of_wrong_type`](Self::of_wrong_type)).
-    pub fn is_wrong_type(&self) -> bool {
-        self.wrong_type
+    /// Whether a binding should raise its `TypeError` (see [`as_argument_error`](Self::as_argument_error)).
+    pub fn is_argument_error(&self) -> bool {
+        self.argument
     }
 
     /// The canonical key of the setting this configuration error is about, if it is about one.

@@ -69,7 +69,7 @@ impl Setting {
         }
         let input = Input { value, lenient: matches!(shape, Shape::Env | Shape::File) };
         (self.apply)(config, &input).map_err(|bad| match bad {
-            Bad::Type(detail) => Error::setting(self.key, detail).of_wrong_type().for_shape(shape),
+            Bad::Type(detail) => Error::setting(self.key, detail).as_argument_error().for_shape(shape),
             Bad::Value(detail) => Error::setting(self.key, detail).for_shape(shape),
         })
     }
@@ -389,11 +389,12 @@ static SETTINGS: &[Setting] = &[
 
 impl Config {
     /// A configuration from the settings a binding's user wrote (`issuer` and the login URL among
-    /// them), every name checked against the table. Errors name settings as `shape` spells them.
+    /// them), every name checked against the table. Errors name settings as `shape` spells them; an
+    /// unknown name or a value of the wrong type is an [argument error](Error::is_argument_error).
     pub fn from_settings<'a>(shape: Shape, pairs: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Result<Config> {
         let mut config = Config::new("", "");
         for (name, value) in pairs {
-            let setting = lookup(name, shape).ok_or_else(|| unknown(name, shape, &[]))?;
+            let setting = lookup(name, shape).ok_or_else(|| unknown(name, shape, &[]).as_argument_error())?;
             setting.apply(&mut config, shape, value)?;
         }
         if config.issuer.is_empty() {
@@ -456,7 +457,9 @@ mod tests {
             [("issuer", &json!("https://id.example")), ("loginUrl", &json!("/l")), ("requirePkce", &json!("yes"))],
         )
         .unwrap_err();
-        assert!(wrong.is_wrong_type(), "a string for a boolean is a type error in a binding");
+        assert!(wrong.is_argument_error(), "a string for a boolean is a type error in a binding");
+        let e = Config::from_settings(Shape::Node, [("sesionTtl", &json!(1))]).unwrap_err();
+        assert!(e.is_argument_error() && e.message().ends_with("did you mean \"sessionTtl\"?"), "{}", e.message());
         let e = bad(Shape::Node, "signingAlg", json!("es512"));
         assert!(e.starts_with("signingAlg: \"es512\" is not a supported"), "{e}");
         let c = Config::from_settings(
