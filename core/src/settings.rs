@@ -75,9 +75,12 @@ impl Setting {
     }
 }
 
-/// Settings of the standalone server only; a binding that receives one says so instead of "unknown".
-pub const SERVER_ONLY: &[&str] =
-    &["port", "bind", "demo_redirect_uri", "metrics_port", "shutdown_timeout", "log", "log_format", "config"];
+/// Settings of the standalone server only, in its file and environment; a binding that receives one
+/// says so instead of "unknown".
+pub const SERVER_ONLY: &[&str] = &["port", "bind", "demo_redirect_uri", "metrics_port", "shutdown_timeout"];
+
+/// The standalone server's environment-only variables (without the prefix): read before any file.
+pub const SERVER_ENV_ONLY: &[&str] = &["log", "log_format", "config"];
 
 /// Every setting of the core, in the order the documentation lists them.
 pub fn all() -> &'static [Setting] {
@@ -95,24 +98,14 @@ pub fn lookup(name: &str, shape: Shape) -> Option<&'static Setting> {
 pub fn unknown(name: &str, shape: Shape, extra: &[String]) -> Error {
     if shape != Shape::File && shape != Shape::Env {
         let key = snake(name);
-        if SERVER_ONLY.contains(&key.as_str()) {
+        if SERVER_ONLY.contains(&key.as_str()) || SERVER_ENV_ONLY.contains(&key.as_str()) {
             return Error::config(format!(
                 "{name} is a setting of the standalone server (CONNECTIVLY_{}); an embedded provider has no use for it",
                 key.to_ascii_uppercase()
             ));
         }
     }
-    let mut known: Vec<String> = SETTINGS.iter().map(|s| s.name(shape)).collect();
-    known.extend(extra.iter().cloned());
-    // Another shape's spelling of a real setting (`redirect_url` in Python, `session_ttl` in Node).
-    let other = SETTINGS
-        .iter()
-        .find(|s| {
-            [Shape::Env, Shape::File, Shape::Python, Shape::Node].iter().any(|o| s.name(*o) == name)
-                || camel(s.key) == name // `redirectUrl`: the server's name, camel-cased
-        })
-        .map(|s| s.name(shape));
-    let hint = other.or_else(|| nearest(name, &known).map(str::to_string));
+    let hint = suggestion(name, shape, extra);
     let what = match shape {
         Shape::Env => "unknown setting",
         Shape::File => "unknown setting",
@@ -122,6 +115,20 @@ pub fn unknown(name: &str, shape: Shape, extra: &[String]) -> Error {
         Some(h) => Error::config(format!("{what} {name:?}; did you mean {h:?}?")),
         None => Error::config(format!("{what} {name:?}")),
     }
+}
+
+/// The name a user of `shape` most likely meant by `name`: this shape's spelling when `name` is another
+/// shape's (`access_token_ttl` in Node, `redirectUrl`), else the nearest known name, `extra` included.
+pub fn suggestion(name: &str, shape: Shape, extra: &[String]) -> Option<String> {
+    let other = SETTINGS.iter().find(|s| {
+        [Shape::Env, Shape::File, Shape::Python, Shape::Node].iter().any(|o| s.name(*o) == name) || camel(s.key) == name // `redirectUrl`: the server's name, camel-cased
+    });
+    if let Some(s) = other {
+        return Some(s.name(shape));
+    }
+    let mut known: Vec<String> = SETTINGS.iter().map(|s| s.name(shape)).collect();
+    known.extend(extra.iter().cloned());
+    nearest(name, &known).map(str::to_string)
 }
 
 /// The known name closest to `given` when it is plausibly a typo of it (case, a dropped, doubled or

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use connectivly::settings::Shape;
+// The server's own settings, beside the core's table: the core keeps their names, so that a binding
+// given one can say it belongs to the server.
+use connectivly::settings::{SERVER_ENV_ONLY, SERVER_ONLY, Shape};
 use connectivly::{Config, Error, Result};
 
 /// Server-only settings around the core [`Config`].
@@ -42,12 +44,6 @@ struct Source {
     path: Option<PathBuf>,
     origins: HashMap<String, Origin>,
 }
-
-/// Settings of the server itself, beside the core's ([`connectivly::settings::all`]).
-const SERVER_KEYS: &[&str] = &["port", "bind", "demo_redirect_uri", "metrics_port", "shutdown_timeout"];
-
-/// Environment variables that are not settings of this table but are read elsewhere.
-const ENV_ONLY: &[&str] = &["CONNECTIVLY_LOG", "CONNECTIVLY_LOG_FORMAT", "CONNECTIVLY_CONFIG"];
 
 impl Source {
     fn env(key: &str) -> Option<String> {
@@ -107,17 +103,16 @@ fn load_file(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>> 
     let known: Vec<String> = connectivly::settings::all()
         .iter()
         .map(|s| s.key.to_string())
-        .chain(SERVER_KEYS.iter().map(|k| k.to_string()))
+        .chain(SERVER_ONLY.iter().map(|k| k.to_string()))
         .collect();
-    let server_keys: Vec<String> = SERVER_KEYS.iter().map(|k| k.to_string()).collect();
+    let server_keys = &known[connectivly::settings::all().len()..];
     let mut file = serde_json::Map::new();
     for (k, v) in table {
         if !known.contains(&k) {
-            // The core's message: the nearest key, or the file's spelling of another shape's name
-            // (`login_url` → `redirect_url`).
-            let e = connectivly::settings::unknown(&k, Shape::File, &server_keys);
-            let detail = e.message().strip_prefix(&format!("unknown setting {k:?}")).unwrap_or("");
-            let hint = if detail.is_empty() { " (docs/configuration.md lists every setting)" } else { detail };
+            let hint = match connectivly::settings::suggestion(&k, Shape::File, server_keys) {
+                Some(h) => format!("; did you mean {h:?}?"),
+                None => " (docs/configuration.md lists every setting)".into(),
+            };
             return Err(Error::config(format!("unknown setting {k:?} in {}{hint}", path.display())));
         }
         let v = serde_json::to_value(v)
@@ -133,8 +128,8 @@ fn warn_on_misspelt_env() {
     let known: Vec<String> = connectivly::settings::all()
         .iter()
         .map(|s| s.name(Shape::Env))
-        .chain(SERVER_KEYS.iter().map(|k| format!("CONNECTIVLY_{}", k.to_ascii_uppercase())))
-        .chain(ENV_ONLY.iter().map(|k| k.to_string()))
+        .chain(SERVER_ONLY.iter().map(|k| format!("CONNECTIVLY_{}", k.to_ascii_uppercase())))
+        .chain(SERVER_ENV_ONLY.iter().map(|k| format!("CONNECTIVLY_{}", k.to_ascii_uppercase())))
         .collect();
     for (name, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
         if name.starts_with("CONNECTIVLY_")
@@ -196,12 +191,14 @@ impl Settings {
             core.database_url = db;
             src.origins.remove("database_url");
         }
-        let demo_set = Source::env("demo_redirect_uri").is_some() || src.file.contains_key("demo_redirect_uri");
+        let demo_redirect_uri = src.text("demo_redirect_uri")?;
+        // Named only when the user set it: it applies on the first run alone, which the banner says.
+        let demo_redirect_uri_label = demo_redirect_uri.is_some().then(|| src.label("demo_redirect_uri"));
         Ok(Settings {
             port,
             bind: src.text("bind")?.unwrap_or_else(|| "0.0.0.0".into()),
-            demo_redirect_uri: src.text("demo_redirect_uri")?.unwrap_or_else(|| DEFAULT_DEMO_REDIRECT_URI.into()),
-            demo_redirect_uri_label: demo_set.then(|| src.label("demo_redirect_uri")),
+            demo_redirect_uri: demo_redirect_uri.unwrap_or_else(|| DEFAULT_DEMO_REDIRECT_URI.into()),
+            demo_redirect_uri_label,
             metrics_port: src.number("metrics_port", "a port number")?,
             shutdown_timeout: std::time::Duration::from_secs(
                 match src.number::<u64>("shutdown_timeout", "a positive number of seconds")? {
